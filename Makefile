@@ -1,0 +1,45 @@
+# QuantServe: `make run` sets up everything and starts the default model; `make test` sets up and runs the tests.
+
+SWIFT        ?= swift
+MODEL        ?= models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+QUANT        ?= fp16
+BIN          := .build/release/quantserve
+APT_PACKAGES := libopenblas-dev libmicrohttpd-dev pkg-config python3 python3-pip unzip
+SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The test suite runs optimised: debug builds are far too slow for real-model tests.
+TEST_FLAGS   := -c release -Xswiftc -enable-testing
+
+.PHONY: run test build deps model chat bench clean
+
+run: deps model build chat
+
+test: deps model
+	$(SWIFT) build $(TEST_FLAGS) --build-tests
+	$(SWIFT) test $(TEST_FLAGS) --skip-build
+
+build: deps
+	$(SWIFT) build -c release
+
+# Installs the Debian packages that are missing (apt-get; sudo when not root).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+model:
+	@models/fetch
+
+# The main job until the HTTP server lands: an interactive prompt loop over `quantserve generate --chat`.
+chat:
+	@echo "QuantServe: $(MODEL) at $(QUANT). Type a prompt and press enter; Ctrl-D quits."
+	@while printf '> ' && IFS= read -r prompt; do \
+	  [ -n "$$prompt" ] || continue; \
+	  $(BIN) generate --model "$(MODEL)" --quant $(QUANT) --chat --max-tokens 256 --prompt "$$prompt"; \
+	done; echo
+
+clean:
+	$(SWIFT) package clean

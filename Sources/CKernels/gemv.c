@@ -1,0 +1,201 @@
+// W [rows, cols] @ x [n, cols] -> out [n, ldo], weights in f32 or f16, for a few activation rows.
+// Four weight rows are read together so each activation chunk is loaded once for them; with n > 1 the
+// four rows stay in L1 while every activation row passes over them. The reduction order of an output
+// depends on cols only (never on n or on the thread split), which keeps batched results identical to single ones.
+#include "CKernels.h"
+#include <immintrin.h>
+#include <string.h>
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+// ---- scalar reference ------------------------------------------------------------------------
+
+ALWAYS_INLINE float weight_at(const void *w, int64_t i, int f16) {
+    return f16 ? qs_fp16_to_fp32(((const uint16_t *)w)[i]) : ((const float *)w)[i];
+}
+
+static void gemv_scalar(float *out, int64_t ldo, const void *w, const float *x, int64_t n, int64_t cols,
+                        int64_t r0, int64_t r1, int f16) {
+    for (int64_t r = r0; r < r1; r++) {
+        for (int64_t i = 0; i < n; i++) {
+            const float *xi = x + i * cols;
+            float lanes[8] = {0};
+            int64_t c = 0;
+            for (; c + 8 <= cols; c += 8)
+                for (int l = 0; l < 8; l++) lanes[l] += weight_at(w, r * cols + c + l, f16) * xi[c + l];
+            for (; c < cols; c++) lanes[0] += weight_at(w, r * cols + c, f16) * xi[c];
+            float sum = 0;
+            for (int l = 0; l < 8; l++) sum += lanes[l];
+            out[i * ldo + r] = sum;
+        }
+    }
+}
+
+// ---- AVX2 ------------------------------------------------------------------------------------
+
+__attribute__((target("avx2,fma,f16c")))
+ALWAYS_INLINE __m256 load8(const void *w, int64_t i, int f16) {
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)))
+               : _mm256_loadu_ps((const float *)w + i);
+}
+
+__attribute__((target("avx2,fma,f16c")))
+ALWAYS_INLINE float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// One weight row against one activation row (used for the rows left over after groups of four).
+__attribute__((target("avx2,fma,f16c")))
+ALWAYS_INLINE float dot_avx2(const void *w, int64_t base, const float *xi, int64_t cols, int f16) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 16 <= cols; c += 16) {
+        a0 = _mm256_fmadd_ps(load8(w, base + c, f16), _mm256_loadu_ps(xi + c), a0);
+        a1 = _mm256_fmadd_ps(load8(w, base + c + 8, f16), _mm256_loadu_ps(xi + c + 8), a1);
+    }
+    for (; c + 8 <= cols; c += 8) a0 = _mm256_fmadd_ps(load8(w, base + c, f16), _mm256_loadu_ps(xi + c), a0);
+    float sum = hsum256(_mm256_add_ps(a0, a1));
+    for (; c < cols; c++) sum += weight_at(w, base + c, f16) * xi[c];
+    return sum;
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static void gemv_avx2(float *out, int64_t ldo, const void *w, const float *x, int64_t n, int64_t cols,
+                      int64_t r0, int64_t r1, int f16) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        for (int64_t i = 0; i < n; i++) {
+            const float *xi = x + i * cols;
+            __m256 a[4][2];
+            for (int k = 0; k < 4; k++) a[k][0] = a[k][1] = _mm256_setzero_ps();
+            int64_t c = 0;
+            for (; c + 16 <= cols; c += 16) {
+                __m256 x0 = _mm256_loadu_ps(xi + c), x1 = _mm256_loadu_ps(xi + c + 8);
+                for (int k = 0; k < 4; k++) {
+                    a[k][0] = _mm256_fmadd_ps(load8(w, (r + k) * cols + c, f16), x0, a[k][0]);
+                    a[k][1] = _mm256_fmadd_ps(load8(w, (r + k) * cols + c + 8, f16), x1, a[k][1]);
+                }
+            }
+            for (; c + 8 <= cols; c += 8) {
+                __m256 x0 = _mm256_loadu_ps(xi + c);
+                for (int k = 0; k < 4; k++) a[k][0] = _mm256_fmadd_ps(load8(w, (r + k) * cols + c, f16), x0, a[k][0]);
+            }
+            for (int k = 0; k < 4; k++) {
+                float sum = hsum256(_mm256_add_ps(a[k][0], a[k][1]));
+                for (int64_t t = c; t < cols; t++) sum += weight_at(w, (r + k) * cols + t, f16) * xi[t];
+                out[i * ldo + r + k] = sum;
+            }
+        }
+    }
+    for (; r < r1; r++)
+        for (int64_t i = 0; i < n; i++) out[i * ldo + r] = dot_avx2(w, r * cols, x + i * cols, cols, f16);
+}
+
+// ---- AVX-512 ---------------------------------------------------------------------------------
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+ALWAYS_INLINE __m512 load16(const void *w, int64_t i, int f16) {
+    return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i)))
+               : _mm512_loadu_ps((const float *)w + i);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+ALWAYS_INLINE __m512 load16_masked(const void *w, int64_t i, __mmask16 m, int f16) {
+    return f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i))
+               : _mm512_maskz_loadu_ps(m, (const float *)w + i);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+static void gemv_avx512(float *out, int64_t ldo, const void *w, const float *x, int64_t n, int64_t cols,
+                        int64_t r0, int64_t r1, int f16) {
+    int64_t full32 = cols / 32 * 32;
+    int64_t full16 = cols / 16 * 16;
+    __mmask16 tail = (__mmask16)((1u << (cols - full16)) - 1);
+    int64_t r = r0;
+    for (; r < r1; r += 4) {
+        int rowsHere = (int)(r1 - r < 4 ? r1 - r : 4);
+        for (int64_t i = 0; i < n; i++) {
+            const float *xi = x + i * cols;
+            __m512 a[4][2];
+            for (int k = 0; k < 4; k++) a[k][0] = a[k][1] = _mm512_setzero_ps();
+            if (rowsHere == 4) {
+                for (int64_t c = 0; c < full32; c += 32) {
+                    __m512 x0 = _mm512_loadu_ps(xi + c), x1 = _mm512_loadu_ps(xi + c + 16);
+                    for (int k = 0; k < 4; k++) {
+                        a[k][0] = _mm512_fmadd_ps(load16(w, (r + k) * cols + c, f16), x0, a[k][0]);
+                        a[k][1] = _mm512_fmadd_ps(load16(w, (r + k) * cols + c + 16, f16), x1, a[k][1]);
+                    }
+                }
+            } else {
+                for (int64_t c = 0; c < full32; c += 32) {
+                    __m512 x0 = _mm512_loadu_ps(xi + c), x1 = _mm512_loadu_ps(xi + c + 16);
+                    for (int k = 0; k < rowsHere; k++) {
+                        a[k][0] = _mm512_fmadd_ps(load16(w, (r + k) * cols + c, f16), x0, a[k][0]);
+                        a[k][1] = _mm512_fmadd_ps(load16(w, (r + k) * cols + c + 16, f16), x1, a[k][1]);
+                    }
+                }
+            }
+            if (full16 > full32) {
+                __m512 x0 = _mm512_loadu_ps(xi + full32);
+                for (int k = 0; k < rowsHere; k++)
+                    a[k][0] = _mm512_fmadd_ps(load16(w, (r + k) * cols + full32, f16), x0, a[k][0]);
+            }
+            if (tail) {
+                __m512 x0 = _mm512_maskz_loadu_ps(tail, xi + full16);
+                for (int k = 0; k < rowsHere; k++)
+                    a[k][1] = _mm512_fmadd_ps(load16_masked(w, (r + k) * cols + full16, tail, f16), x0, a[k][1]);
+            }
+            for (int k = 0; k < rowsHere; k++) out[i * ldo + r + k] = _mm512_reduce_add_ps(_mm512_add_ps(a[k][0], a[k][1]));
+        }
+    }
+}
+
+// ---- dispatch and threading ------------------------------------------------------------------
+
+typedef struct {
+    qs_variant variant;
+    float *out;
+    int64_t ldo;
+    const void *w;
+    const float *x;
+    int64_t n, rows, cols;
+    int f16;
+} gemv_job;
+
+static void gemv_range(const gemv_job *job, int64_t r0, int64_t r1) {
+    switch (job->variant) {
+    case QS_VARIANT_AVX512: gemv_avx512(job->out, job->ldo, job->w, job->x, job->n, job->cols, r0, r1, job->f16); break;
+    case QS_VARIANT_AVX2: gemv_avx2(job->out, job->ldo, job->w, job->x, job->n, job->cols, r0, r1, job->f16); break;
+    default: gemv_scalar(job->out, job->ldo, job->w, job->x, job->n, job->cols, r0, r1, job->f16); break;
+    }
+}
+
+static void gemv_task(void *ctx, int index, int count) {
+    const gemv_job *job = ctx;
+    // Contiguous slices in multiples of 16 rows, so every thread streams its own part of the matrix.
+    int64_t units = (job->rows + 15) / 16;
+    int64_t u0 = units * index / count, u1 = units * (index + 1) / count;
+    int64_t r0 = u0 * 16, r1 = u1 * 16 < job->rows ? u1 * 16 : job->rows;
+    if (r0 < r1) gemv_range(job, r0, r1);
+}
+
+static void gemv(qs_pool *pool, qs_variant v, float *out, int64_t ldo, const void *w, const float *x, int64_t n,
+                 int64_t rows, int64_t cols, int f16) {
+    if (!qs_variant_supported(v)) v = qs_best_variant();
+    gemv_job job = {v, out, ldo, w, x, n, rows, cols, f16};
+    if (rows * cols < 32768) gemv_task(&job, 0, 1);  // too small to be worth waking the pool
+    else qs_pool_run(pool, gemv_task, &job);
+}
+
+void qs_gemv_f32(qs_pool *pool, qs_variant v, float *out, int64_t ldo, const float *w, const float *x, int64_t n,
+                 int64_t rows, int64_t cols) {
+    gemv(pool, v, out, ldo, w, x, n, rows, cols, 0);
+}
+
+void qs_gemv_f16(qs_pool *pool, qs_variant v, float *out, int64_t ldo, const uint16_t *w, const float *x, int64_t n,
+                 int64_t rows, int64_t cols) {
+    gemv(pool, v, out, ldo, w, x, n, rows, cols, 1);
+}

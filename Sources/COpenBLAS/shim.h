@@ -1,0 +1,2 @@
+// cblas.h from Debian's libopenblas-dev.
+#include <cblas.h>

@@ -1,0 +1,35 @@
+import Foundation
+
+/// A model ready to run: its file, tokenizer and weights at the chosen precision.
+public struct LoadedModel {
+    public let file: GGUFFile
+    public let tokenizer: any Tokenizer
+    public let model: TransformerModel
+    public let loadSeconds: Double
+}
+
+/// Opens model files. (GGUF now; Hugging Face folders join with the quantization levels.)
+public enum ModelLoader {
+    /// Opens the file and reads the tokenizer only: no weights are touched.
+    public static func tokenizer(path: String) throws -> (GGUFFile, any Tokenizer) {
+        let file = try GGUFFile(path: path)
+        do {
+            return (file, try makeTokenizer(vocabulary: try file.tokenizerVocabulary()))
+        } catch let error as ModelFileError {
+            throw error
+        } catch {
+            throw ModelFileError(path: path, "tokenizer: \(error)")
+        }
+    }
+
+    public static func load(path: String, precision: WeightPrecision, context: ComputeContext) throws -> LoadedModel {
+        let start = DispatchTime.now()
+        let (file, tokenizer) = try tokenizer(path: path)
+        let model = try TransformerModel(file: file, precision: precision, context: context)
+        guard tokenizer.vocabularySize <= model.configuration.vocabularySize else {
+            throw file.error("the tokenizer has \(tokenizer.vocabularySize) tokens but the embedding only \(model.configuration.vocabularySize)")
+        }
+        return LoadedModel(file: file, tokenizer: tokenizer, model: model,
+                           loadSeconds: DispatchTime.now().seconds(since: start))
+    }
+}

@@ -1,0 +1,149 @@
+import CKernels
+
+/// Which positions of a forward pass produce logits.
+public enum LogitsSelection: Sendable {
+    case last
+    case all
+}
+
+/// A Llama-style decoder (llama, qwen2): embeddings, `layerCount` pre-norm blocks of grouped-query attention
+/// with RoPE and a SwiGLU MLP, a final RMSNorm and the output matrix. Computes in FP32.
+/// Not thread-safe: one engine loop owns a model together with its compute context and scratch buffers.
+public final class TransformerModel {
+    public let configuration: ModelConfiguration
+    public let precision: WeightPrecision
+    let weights: TransformerWeights
+    let context: ComputeContext
+    private let inverseFrequencies: [Float]
+    private var buffers: ForwardBuffers
+
+    public init(file: GGUFFile, precision: WeightPrecision, context: ComputeContext) throws {
+        guard let name = file.architecture else { throw file.error("missing metadata 'general.architecture'") }
+        guard let architecture = Architecture.named(name) else {
+            let known = Architecture.registry.keys.sorted().joined(separator: ", ")
+            throw file.error("unsupported architecture '\(name)' (supported: \(known))")
+        }
+        let c = try architecture.configuration(file)
+        configuration = c
+        self.precision = precision
+        self.context = context
+        weights = try TransformerWeights(file: file, configuration: c, precision: precision)
+        inverseFrequencies = (0..<c.headDim / 2).map { i in
+            Float(1.0 / pow(Double(c.ropeBase), Double(2 * i) / Double(c.headDim)))
+        }
+        buffers = ForwardBuffers(configuration: c, tokens: 1, positions: 1, threads: context.threads)
+    }
+
+    /// Bytes of resident weights.
+    public var weightBytes: Int { weights.byteCount }
+
+    public func makeCache(capacity: Int) -> KVCache {
+        KVCache(configuration: configuration, capacity: min(capacity, configuration.contextLength))
+    }
+
+    /// Runs `tokens` at the next positions of `cache` and returns logits: `[vocab]` for `.last`,
+    /// `[tokens.count * vocab]` for `.all`.
+    public func forward(_ tokens: [Int32], cache: KVCache, logits selection: LogitsSelection = .last) throws -> [Float] {
+        let c = configuration
+        let n = tokens.count
+        guard n > 0 else { return [] }
+        guard cache.count + n <= cache.capacity else {
+            throw ModelError.contextFull(needed: cache.count + n, capacity: cache.capacity)
+        }
+        for t in tokens where t < 0 || Int(t) >= c.vocabularySize {
+            throw ModelError.tokenOutOfRange(t, vocabularySize: c.vocabularySize)
+        }
+        buffers.ensure(tokens: n, positions: cache.count + n, threads: context.threads)
+        let b = buffers
+        let start = cache.count
+        for i in 0..<n { b.positions[i] = Int32(start + i) }
+        for (i, t) in tokens.enumerated() { weights.embedding.copyRow(Int(t), into: b.x + i * c.hiddenSize) }
+
+        for (l, layer) in weights.layers.enumerated() {
+            attentionBlock(layer, index: l, n: n, cache: cache)
+            mlpBlock(layer, n: n)
+        }
+        cache.count += n
+
+        let rows = selection == .all ? 0..<n : (n - 1)..<n
+        let first = b.x + rows.lowerBound * c.hiddenSize
+        qs_rmsnorm(first, first, weights.outputNorm, Int64(rows.count), Int64(c.hiddenSize), c.rmsNormEpsilon)
+        var logits = [Float](repeating: 0, count: rows.count * c.vocabularySize)
+        logits.withUnsafeMutableBufferPointer { out in
+            project(weights.outputMatrix, first, n: rows.count, into: out.baseAddress!)
+        }
+        return logits
+    }
+
+    private func project(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, into out: UnsafeMutablePointer<Float>) {
+        w.apply(x, n: n, into: out, context: context, scratch: buffers.tile, scratchCount: buffers.tileCount)
+    }
+
+    private func attentionBlock(_ layer: DecoderLayerWeights, index l: Int, n: Int, cache: KVCache) {
+        let c = configuration
+        let b = buffers
+        let d = Int64(c.hiddenSize)
+        qs_rmsnorm(b.h, b.x, layer.attentionNorm, Int64(n), d, c.rmsNormEpsilon)
+        project(layer.wq, b.h, n: n, into: b.q)
+        // K and V go straight into the cache rows of these positions.
+        let k = cache.keys(layer: l) + cache.count * c.kvDim
+        let v = cache.values(layer: l) + cache.count * c.kvDim
+        project(layer.wk, b.h, n: n, into: k)
+        project(layer.wv, b.h, n: n, into: v)
+        if let bq = layer.bq { addBias(bq, to: b.q, n: n) }
+        if let bk = layer.bk { addBias(bk, to: k, n: n) }
+        if let bv = layer.bv { addBias(bv, to: v, n: n) }
+        let neox: Int32 = c.ropePairing == .neox ? 1 : 0
+        inverseFrequencies.withUnsafeBufferPointer { f in
+            qs_rope(b.q, b.positions, Int64(n), Int64(c.headCount), Int64(c.headDim), f.baseAddress, neox)
+            qs_rope(k, b.positions, Int64(n), Int64(c.kvHeadCount), Int64(c.headDim), f.baseAddress, neox)
+        }
+        let shape = qs_attention_shape(heads: Int64(c.headCount), kv_heads: Int64(c.kvHeadCount),
+                                       head_dim: Int64(c.headDim), scale: 1 / Float(c.headDim).squareRoot())
+        qs_attention(context.pool, b.attention, b.q, cache.keys(layer: l), cache.values(layer: l), b.positions,
+                     Int64(n), shape, b.scores, Int64(b.scoresPerThread))
+        project(layer.wo, b.attention, n: n, into: b.h)
+        addInPlace(b.x, b.h, count: n * c.hiddenSize)
+    }
+
+    private func mlpBlock(_ layer: DecoderLayerWeights, n: Int) {
+        let c = configuration
+        let b = buffers
+        qs_rmsnorm(b.h, b.x, layer.ffnNorm, Int64(n), Int64(c.hiddenSize), c.rmsNormEpsilon)
+        project(layer.gate, b.h, n: n, into: b.gate)
+        project(layer.up, b.h, n: n, into: b.up)
+        qs_silu_mul(b.gate, b.up, Int64(n * c.intermediateSize))
+        project(layer.down, b.gate, n: n, into: b.h)
+        addInPlace(b.x, b.h, count: n * c.hiddenSize)
+    }
+
+    private func addBias(_ bias: [Float], to x: UnsafeMutablePointer<Float>, n: Int) {
+        bias.withUnsafeBufferPointer { bp in
+            for i in 0..<n {
+                let row = x + i * bp.count
+                for j in 0..<bp.count { row[j] += bp[j] }
+            }
+        }
+    }
+
+    private func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
+        for i in 0..<count { x[i] += y[i] }
+    }
+}
+
+public enum ModelError: Error, CustomStringConvertible, Equatable {
+    case contextFull(needed: Int, capacity: Int)
+    case tokenOutOfRange(Int32, vocabularySize: Int)
+
+    public var description: String {
+        switch self {
+        case .contextFull(let needed, let capacity):
+            "the sequence needs \(needed) positions but the context holds \(capacity)"
+        case .tokenOutOfRange(let t, let v): "token id \(t) is outside the vocabulary of \(v)"
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

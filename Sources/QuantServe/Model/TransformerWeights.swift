@@ -1,0 +1,107 @@
+import Dispatch
+
+/// The weights of one decoder layer.
+struct DecoderLayerWeights: Sendable {
+    var attentionNorm: [Float]
+    var wq, wk, wv, wo: WeightMatrix
+    var bq, bk, bv: [Float]?
+    var ffnNorm: [Float]
+    var gate, up, down: WeightMatrix
+}
+
+/// All weights of a Llama-style model, at one precision, read from a GGUF file.
+struct TransformerWeights: Sendable {
+    var embedding: WeightMatrix
+    var layers: [DecoderLayerWeights]
+    var outputNorm: [Float]
+    /// nil when tied to `embedding`.
+    var output: WeightMatrix?
+
+    var outputMatrix: WeightMatrix { output ?? embedding }
+
+    var byteCount: Int {
+        let vectors = layers.reduce(outputNorm.count) { sum, l in
+            sum + l.attentionNorm.count + l.ffnNorm.count + (l.bq?.count ?? 0) + (l.bk?.count ?? 0) + (l.bv?.count ?? 0)
+        } * 4
+        let matrices = layers.reduce(embedding.byteCount + (output?.byteCount ?? 0)) { sum, l in
+            sum + [l.wq, l.wk, l.wv, l.wo, l.gate, l.up, l.down].reduce(0) { $0 + $1.byteCount }
+        }
+        return vectors + matrices
+    }
+
+    init(file: GGUFFile, configuration c: ModelConfiguration, precision: WeightPrecision) throws {
+        let loader = GGUFWeightLoader(file: file, precision: precision)
+        embedding = try loader.matrix("token_embd.weight", rows: c.vocabularySize, cols: c.hiddenSize)
+        outputNorm = try loader.vector("output_norm.weight", count: c.hiddenSize)
+        output = c.tiedOutput ? nil : try loader.matrix("output.weight", rows: c.vocabularySize, cols: c.hiddenSize)
+        // Layers load in parallel: dequantization is the bulk of start-up time.
+        let results = LayerSlots(count: c.layerCount)
+        DispatchQueue.concurrentPerform(iterations: c.layerCount) { i in
+            results.set(i, Result { try loader.layer(i, c) })
+        }
+        layers = try results.values.map { try $0!.get() }
+    }
+}
+
+/// Per-index result slots written by `concurrentPerform`, each index by one iteration only.
+/// `@unchecked Sendable`: every slot is written once, by one thread, before `values` is read.
+private final class LayerSlots: @unchecked Sendable {
+    private var slots: [Result<DecoderLayerWeights, Error>?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ r: Result<DecoderLayerWeights, Error>) { slots.withUnsafeMutableBufferPointer { $0[i] = r } }
+    var values: [Result<DecoderLayerWeights, Error>?] { slots }
+}
+
+/// Reads named GGUF tensors as vectors or weight matrices, checking shapes.
+struct GGUFWeightLoader: Sendable {
+    let file: GGUFFile
+    let precision: WeightPrecision
+
+    func tensor(_ name: String, _ expected: [Int]) throws -> GGUFTensorInfo {
+        guard let t = file.tensor(name) else { throw file.error("missing tensor '\(name)'") }
+        guard t.dimensions == expected else {
+            throw file.error("tensor '\(name)' has shape \(t.dimensions), expected \(expected)")
+        }
+        guard t.type.isDequantizable else {
+            throw file.error("tensor '\(name)' has type \(t.type.name), which cannot be loaded (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K)")
+        }
+        return t
+    }
+
+    func vector(_ name: String, count: Int) throws -> [Float] {
+        try Dequantizer.dequantize(tensor(name, [count]), in: file)
+    }
+
+    func optionalVector(_ name: String, count: Int) throws -> [Float]? {
+        file.tensor(name) == nil ? nil : try vector(name, count: count)
+    }
+
+    /// A `[rows, cols]` matrix (GGUF `ne = [cols, rows]`).
+    func matrix(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
+        let t = try tensor(name, [cols, rows])
+        let rowBytes = cols / t.type.blockSize * t.type.blockBytes
+        let base = file.data(of: t).baseAddress!
+        return try WeightMatrix(rows: rows, cols: cols, precision: precision) { range, destination in
+            try Dequantizer.dequantize(t.type, from: base + range.lowerBound * rowBytes, into: destination,
+                                       count: range.count * cols)
+        }
+    }
+
+    func layer(_ i: Int, _ c: ModelConfiguration) throws -> DecoderLayerWeights {
+        let p = "blk.\(i)."
+        return DecoderLayerWeights(
+            attentionNorm: try vector(p + "attn_norm.weight", count: c.hiddenSize),
+            wq: try matrix(p + "attn_q.weight", rows: c.qDim, cols: c.hiddenSize),
+            wk: try matrix(p + "attn_k.weight", rows: c.kvDim, cols: c.hiddenSize),
+            wv: try matrix(p + "attn_v.weight", rows: c.kvDim, cols: c.hiddenSize),
+            wo: try matrix(p + "attn_output.weight", rows: c.hiddenSize, cols: c.qDim),
+            bq: c.hasQKVBias ? try vector(p + "attn_q.bias", count: c.qDim) : try optionalVector(p + "attn_q.bias", count: c.qDim),
+            bk: c.hasQKVBias ? try vector(p + "attn_k.bias", count: c.kvDim) : try optionalVector(p + "attn_k.bias", count: c.kvDim),
+            bv: c.hasQKVBias ? try vector(p + "attn_v.bias", count: c.kvDim) : try optionalVector(p + "attn_v.bias", count: c.kvDim),
+            ffnNorm: try vector(p + "ffn_norm.weight", count: c.hiddenSize),
+            gate: try matrix(p + "ffn_gate.weight", rows: c.intermediateSize, cols: c.hiddenSize),
+            up: try matrix(p + "ffn_up.weight", rows: c.intermediateSize, cols: c.hiddenSize),
+            down: try matrix(p + "ffn_down.weight", rows: c.hiddenSize, cols: c.intermediateSize)
+        )
+    }
+}

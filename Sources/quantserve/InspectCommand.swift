@@ -1,0 +1,41 @@
+import Foundation
+import QuantServe
+
+struct InspectCommand: Command {
+    static let name = "inspect"
+    static let summary = "print a model's architecture, sizes, tensor types, tokenizer and memory needs"
+    static let options = [OptionSpec(name: "model", valueName: "PATH", help: "GGUF model file")]
+
+    static func run(_ arguments: ParsedArguments) throws {
+        let path = try arguments.required("model")
+        let (file, tokenizer) = try ModelLoader.tokenizer(path: path)
+        guard let name = file.architecture, let architecture = Architecture.named(name) else {
+            throw ModelFileError(path: path, "unsupported architecture '\(file.architecture ?? "none")'")
+        }
+        let c = try architecture.configuration(file)
+        var typeCounts: [String: Int] = [:]
+        var fileBytes = 0
+        for t in file.tensors {
+            typeCounts[t.type.name, default: 0] += 1
+            fileBytes += t.byteCount
+        }
+        let mib = { (bytes: Int) in String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
+        var lines = [
+            "file: \(path) (GGUF v\(file.version), \(file.tensors.count) tensors, \(mib(fileBytes)) of tensor data)",
+            "name: \(file.metadata["general.name"]?.stringValue ?? "-")",
+            "architecture: \(c.architecture)",
+            "parameters: \(c.parameterCount) (\(String(format: "%.0f", Double(c.parameterCount) / 1e6)) M)",
+            "layers: \(c.layerCount), hidden: \(c.hiddenSize), ffn: \(c.intermediateSize)",
+            "heads: \(c.headCount) (kv \(c.kvHeadCount)), head dim: \(c.headDim), rope: base \(c.ropeBase), \(c.ropePairing.rawValue) pairs",
+            "context length: \(c.contextLength), rms eps: \(c.rmsNormEpsilon), output: \(c.tiedOutput ? "tied to embeddings" : "own matrix")",
+            "tensor types: " + typeCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "),
+            "tokenizer: \(tokenizer.summary)",
+        ]
+        let kvPerToken = 2 * c.layerCount * c.kvDim * 4
+        for p in WeightPrecision.allCases {
+            let weights = c.parameterCount * (p == .f32 ? 4 : 2)
+            lines.append("memory at \(p.rawValue): weights \(mib(weights)) + KV cache \(mib(kvPerToken * 4096)) at 4096 tokens")
+        }
+        print(lines.joined(separator: "\n"))
+    }
+}

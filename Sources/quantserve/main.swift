@@ -1,0 +1,48 @@
+import Foundation
+import QuantServe
+
+/// A `quantserve` sub-command.
+protocol Command {
+    static var name: String { get }
+    static var summary: String { get }
+    static var options: [OptionSpec] { get }
+    static func run(_ arguments: ParsedArguments) throws
+}
+
+let commands: [any Command.Type] = [GenerateCommand.self, TokenizeCommand.self, InspectCommand.self]
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data("quantserve: \(message)\n".utf8))
+}
+
+func topLevelUsage() -> String {
+    var lines = ["usage: quantserve COMMAND [options]", "", "commands:"]
+    for c in commands { lines.append("  " + c.name.padding(toLength: 12, withPad: " ", startingAt: 0) + c.summary) }
+    lines.append("")
+    lines.append("Run 'quantserve COMMAND --help' for a command's options.")
+    return lines.joined(separator: "\n")
+}
+
+let argv = Array(CommandLine.arguments.dropFirst())
+guard let first = argv.first, first != "--help", first != "-h", first != "help" else {
+    print(topLevelUsage())
+    exit(argv.isEmpty ? 1 : 0)
+}
+guard let command = commands.first(where: { $0.name == first }) else {
+    printError("unknown command '\(first)'\n\n\(topLevelUsage())")
+    exit(1)
+}
+do {
+    let parsed = try ParsedArguments(Array(argv.dropFirst()), specs: command.options)
+    if parsed.helpRequested {
+        print(usage(command: command.name, summary: command.summary, specs: command.options))
+        exit(0)
+    }
+    try command.run(parsed)
+} catch let error as UsageError {
+    printError("\(error)\n\n\(usage(command: command.name, summary: command.summary, specs: command.options))")
+    exit(1)
+} catch {
+    printError("\(error)")
+    exit(1)
+}
