@@ -40,11 +40,8 @@ struct GenerateCommand: Command {
         let tokenizer = loaded.tokenizer
         let promptTokens: [Int32]
         if arguments.flag("chat") {
-            guard let source = tokenizer.chatTemplateSource else {
-                throw UsageError("--chat: the model has no chat template")
-            }
-            let template = try ChatTemplate(source: source)
-            promptTokens = tokenizer.encodeChat(messages: [ChatMessage(role: "user", content: prompt)],
+            let template = try tokenizer.makeChatTemplate()
+            promptTokens = try tokenizer.encodeChat(messages: [ChatMessage(role: "user", content: prompt)],
                                                 template: template, addGenerationPrompt: true)
         } else {
             promptTokens = tokenizer.encode(prompt, addSpecial: true, parseSpecial: false)

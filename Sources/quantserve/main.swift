@@ -15,7 +15,7 @@ func printError(_ message: String) {
     FileHandle.standardError.write(Data("quantserve: \(message)\n".utf8))
 }
 
-func topLevelUsage() -> String {
+@MainActor func topLevelUsage() -> String {
     var lines = ["usage: quantserve COMMAND [options]", "", "commands:"]
     for c in commands { lines.append("  " + c.name.padding(toLength: 12, withPad: " ", startingAt: 0) + c.summary) }
     lines.append("")

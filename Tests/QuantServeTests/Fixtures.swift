@@ -41,8 +41,12 @@ struct TokenizeCase: Decodable {
 struct GenerateCase: Decodable {
     let prompt: String
     let prompt_ids: [Int32]
+    /// Whether the prompt was tokenized with special-token parsing.
+    let parse_special: Bool?
     let greedy_ids: [Int32]
     let greedy_text: String?
+    /// llama.cpp's gap between the best and second-best logit at each greedy step.
+    let greedy_margins: [Float]?
     /// Every prompt position's full logits (tiny models).
     let logits: [[Float]]?
     /// `[id, logit]` pairs of the last prompt position (the real model).

@@ -66,7 +66,8 @@ final class GGUFFileTests: XCTestCase {
         let bytes = validFile().bytes
         // Cut inside the header, the metadata, the tensor infos and the data.
         try assertRejects(Array(bytes[0..<10]), "truncated")
-        try assertRejects(Array(bytes[0..<40]), "truncated")
+        try assertRejects(Array(bytes[0..<40]), "tensor count 2 is larger than the file can hold")
+        try assertRejects(Array(bytes[0..<80]), "string length 17 for metadata key runs past the end of the file")
         try assertRejects(Array(bytes[0..<bytes.count - 20]), "runs past the end of the file")
     }
 
@@ -81,6 +82,7 @@ final class GGUFFileTests: XCTestCase {
         var d = GGUFBuilder()
         d.header(tensors: 0, kvs: 1)
         d.u64(UInt64.max)  // key length
+        d.bytes += Array(repeating: 0, count: 16)
         try assertRejects(d.bytes, "runs past the end of the file")
     }
 

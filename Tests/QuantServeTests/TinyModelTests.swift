@@ -11,7 +11,7 @@ final class TinyModelTests: XCTestCase {
         XCTAssertFalse(reference.generate.isEmpty)
         for g in reference.generate {
             // The same prompt ids, from our tokenizer.
-            XCTAssertEqual(loaded.tokenizer.encode(g.prompt, addSpecial: true, parseSpecial: false), g.prompt_ids,
+            XCTAssertEqual(loaded.tokenizer.encode(g.prompt, addSpecial: true, parseSpecial: g.parse_special ?? false), g.prompt_ids,
                            "prompt ids of \(g.prompt)", file: file, line: line)
             let expected = try XCTUnwrap(g.logits)
             let cache = loaded.model.makeCache(capacity: 256)
@@ -22,7 +22,8 @@ final class TinyModelTests: XCTestCase {
                 let scale = row.map(abs).max() ?? 1
                 for (t, e) in row.enumerated() { worst = max(worst, abs(logits[p * vocab + t] - e) / scale) }
             }
-            XCTAssertLessThan(worst, 2e-3, "\(name) logits differ from llama.cpp by \(worst) (relative)", file: file, line: line)
+            // llama.cpp rounds activations to F16 before F16 products: about 1e-3 relative. A wrong layer gives ~1.
+            XCTAssertLessThan(worst, 5e-3, "\(name) logits differ from llama.cpp by \(worst) (relative)", file: file, line: line)
 
             // Greedy continuation token by token.
             cache.reset()
@@ -33,7 +34,12 @@ final class TinyModelTests: XCTestCase {
                 greedy.append(t)
                 last = try loaded.model.forward([t], cache: cache)
             }
-            XCTAssertEqual(greedy, g.greedy_ids, "\(name) greedy continuation of \(g.prompt)", file: file, line: line)
+            // Compared up to the first step where llama.cpp's top two logits nearly tie (a coin toss at FP rounding).
+            let margins = g.greedy_margins ?? []
+            let decisive = margins.firstIndex { $0 < 0.01 } ?? g.greedy_ids.count
+            XCTAssertGreaterThanOrEqual(decisive, 4, "\(name): reference too close to a tie to test", file: file, line: line)
+            XCTAssertEqual(Array(greedy.prefix(decisive + 1)), Array(g.greedy_ids.prefix(decisive + 1)),
+                           "\(name) greedy continuation of \(g.prompt)", file: file, line: line)
         }
         for c in reference.tokenize {
             XCTAssertEqual(loaded.tokenizer.encode(c.text, addSpecial: c.add_special, parseSpecial: c.parse_special), c.ids,
