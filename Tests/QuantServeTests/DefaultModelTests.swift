@@ -29,6 +29,11 @@ final class DefaultModelTests: XCTestCase {
                 XCTAssertEqual(logits[Int(pair[0])], Float(pair[1]), accuracy: 0.25, "logit \(Int(pair[0])) of \(g.prompt)")
             }
             let result = try generator.generate(prompt: g.prompt_ids, maxTokens: g.greedy_ids.count, sampling: .greedy)
+            if g.stopped_at_eos == true {
+                // llama.cpp stopped at an end-of-generation token (kept last in greedy_ids): so must we, without emitting it.
+                XCTAssertEqual(result.finishReason, .stop, "\(g.prompt) must stop at end of generation")
+                XCTAssertEqual(result.tokens, Array(g.greedy_ids.dropLast()), "\(g.prompt)")
+            }
             let half = g.greedy_ids.count / 2
             if Array(result.tokens.prefix(half)) != Array(g.greedy_ids.prefix(half)) {
                 mismatches.append("\(g.prompt.debugDescription): got \(result.tokens), llama.cpp \(g.greedy_ids)")

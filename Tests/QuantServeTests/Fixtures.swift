@@ -47,6 +47,8 @@ struct GenerateCase: Decodable {
     let greedy_text: String?
     /// llama.cpp's gap between the best and second-best logit at each greedy step.
     let greedy_margins: [Float]?
+    /// Whether llama.cpp's greedy run ended at an end-of-generation token (the real model).
+    let stopped_at_eos: Bool?
     /// Every prompt position's full logits (tiny models).
     let logits: [[Float]]?
     /// `[id, logit]` pairs of the last prompt position (the real model).

@@ -2,13 +2,14 @@
 import Glibc
 #endif
 
-/// A block of 64-byte-aligned memory, zero-filled, freed with the object.
+/// A block of 64-byte-aligned memory (2 MiB-aligned and huge-page backed when large), freed with the object.
 /// `@unchecked Sendable`: written only while a model is being built, read-only once it is shared.
 public final class AlignedBuffer: @unchecked Sendable {
     public let byteCount: Int
     public let pointer: UnsafeMutableRawPointer
 
-    public init(byteCount: Int) {
+    /// `zeroed: false` skips the fill for memory the caller overwrites whole (weights), saving a pass over it.
+    public init(byteCount: Int, zeroed: Bool = true) {
         self.byteCount = byteCount
         var raw: UnsafeMutableRawPointer?
         let alignment = byteCount >= 1 << 21 ? 1 << 21 : 64
@@ -16,7 +17,7 @@ public final class AlignedBuffer: @unchecked Sendable {
             fatalError("out of memory allocating \(byteCount) bytes")
         }
         if byteCount >= 1 << 21 { _ = madvise(raw, byteCount, MADV_HUGEPAGE) }
-        memset(raw, 0, max(byteCount, 64))
+        if zeroed { memset(raw, 0, max(byteCount, 64)) }
         pointer = raw
     }
 

@@ -22,7 +22,7 @@ public struct WeightMatrix: Sendable {
         self.rows = rows
         self.cols = cols
         self.precision = precision
-        storage = AlignedBuffer(byteCount: rows * cols * precision.bytesPerValue)
+        storage = AlignedBuffer(byteCount: rows * cols * precision.bytesPerValue, zeroed: false)
         switch precision {
         case .f32:
             try fill(0..<rows, storage.typed(Float.self))

@@ -1,0 +1,121 @@
+import Foundation
+import XCTest
+
+/// The `quantserve` command line, run as a user would: output, exit codes and error messages.
+final class CLITests: XCTestCase {
+    struct Run {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    var binary: URL {
+        get throws {
+            let candidates = [
+                Bundle.main.bundleURL.appendingPathComponent("quantserve"),
+                Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("quantserve"),
+                Fixtures.repositoryRoot.appendingPathComponent(".build/release/quantserve"),
+            ]
+            guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+                XCTFail("quantserve binary not found in \(candidates.map(\.path))")
+                throw XCTSkip("no binary")
+            }
+            return found
+        }
+    }
+
+    func run(_ arguments: [String]) throws -> Run {
+        let process = Process()
+        process.executableURL = try binary
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                   stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    func assertFails(_ arguments: [String], _ message: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try run(arguments)
+        XCTAssertEqual(r.status, 1, "exit status of \(arguments)", file: file, line: line)
+        XCTAssertTrue(r.stderr.contains(message), "expected '\(message)' in stderr: \(r.stderr)", file: file, line: line)
+        XCTAssertEqual(r.stdout, "", "nothing on stdout on error", file: file, line: line)
+    }
+
+    func testHelpOnEveryCommand() throws {
+        for command in ["generate", "tokenize", "inspect"] {
+            let r = try run([command, "--help"])
+            XCTAssertEqual(r.status, 0)
+            XCTAssertTrue(r.stdout.contains("usage: quantserve \(command)"), r.stdout)
+            XCTAssertTrue(r.stdout.contains("--model"), r.stdout)
+        }
+        let top = try run(["--help"])
+        XCTAssertEqual(top.status, 0)
+        XCTAssertTrue(top.stdout.contains("generate") && top.stdout.contains("tokenize") && top.stdout.contains("inspect"))
+    }
+
+    func testUsageErrors() throws {
+        let model = try Fixtures.path("tiny-qwen2.gguf")
+        try assertFails(["frobnicate"], "unknown command 'frobnicate'")
+        try assertFails(["tokenize", "--text", "hi"], "missing required option '--model'")
+        try assertFails(["tokenize", "--model", model, "--text", "hi", "--bogus"], "unknown option '--bogus'")
+        try assertFails(["tokenize", "--model", model, "--text"], "'--text' needs a value")
+        try assertFails(["tokenize", "--model", model, "stray"], "unexpected argument 'stray'")
+        try assertFails(["generate", "--model", model, "--prompt", "a", "--max-tokens", "-3"], "'--max-tokens' must be an integer")
+        try assertFails(["generate", "--model", model, "--prompt", "a", "--temperature", "nan"], "'--temperature' must be a number")
+        try assertFails(["generate", "--model", model, "--prompt", "a", "--top-p", "0"], "top-p must be in (0, 1]")
+        try assertFails(["generate", "--model", model, "--prompt", "a", "--quant", "int3"], "'--quant' must be one of f32, fp16")
+        try assertFails(["generate", "--model", model, "--prompt", "a", "--seed", "x"], "'--seed' must be a non-negative integer")
+        try assertFails(["generate", "--model", model, "--prompt", "", "--temperature", "0"], "the prompt is empty")
+    }
+
+    func testModelFileErrors() throws {
+        try assertFails(["inspect", "--model", "/nonexistent/m.gguf"], "/nonexistent/m.gguf: cannot open")
+        let corrupt = FileManager.default.temporaryDirectory.appendingPathComponent("qs-corrupt-\(UUID()).gguf")
+        // A real model's first 100 KB: header and part of the metadata, cut mid-way.
+        let head = try FileHandle(forReadingFrom: URL(fileURLWithPath: Fixtures.path("tiny-qwen2.gguf"))).readData(ofLength: 100_000)
+        try head.write(to: corrupt)
+        defer { try? FileManager.default.removeItem(at: corrupt) }
+        try assertFails(["generate", "--model", corrupt.path, "--prompt", "a"], corrupt.path)
+        try assertFails(["inspect", "--model", Fixtures.path("tiny-qwen2.json")], "not a GGUF file")
+    }
+
+    func testTokenizePrintsJSONIds() throws {
+        let model = try Fixtures.path("tiny-qwen2.gguf")
+        let reference: ModelReference = try Fixtures.json("tiny-qwen2.json")
+        for c in reference.tokenize.prefix(6) {
+            var args = ["tokenize", "--model", model, "--text", c.text]
+            if c.parse_special { args.append("--special") }
+            if c.add_special { args.append("--add-special") }
+            let r = try run(args)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(try JSONDecoder().decode([Int32].self, from: Data(r.stdout.utf8)), c.ids, c.text)
+        }
+    }
+
+    func testGenerateStreamsOnlyTheContinuation() throws {
+        let model = try Fixtures.path("tiny-llama.gguf")
+        let reference: ModelReference = try Fixtures.json("tiny-llama.json")
+        let g = reference.generate[0]
+        let r = try run(["generate", "--model", model, "--prompt", g.prompt, "--temperature", "0", "--max-tokens", "3",
+                         "--quant", "f32"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(r.stdout.contains(g.prompt), "the prompt is not echoed")
+        XCTAssertFalse(r.stdout.isEmpty)
+        for field in ["load:", "prefill:", "tok/s", "decode: 3 tokens"] {
+            XCTAssertTrue(r.stderr.contains(field), "stderr lacks \(field): \(r.stderr)")
+        }
+    }
+
+    func testInspectDescribesTheModel() throws {
+        let r = try run(["inspect", "--model", Fixtures.path("tiny-qwen2.gguf")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for field in ["architecture: qwen2", "layers: 2", "heads: 4 (kv 2)", "tied to embeddings", "byte-level BPE", "memory at fp16"] {
+            XCTAssertTrue(r.stdout.contains(field), "inspect lacks \(field): \(r.stdout)")
+        }
+    }
+}
