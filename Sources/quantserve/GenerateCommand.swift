@@ -12,7 +12,7 @@ struct GenerateCommand: Command {
         OptionSpec(name: "top-k", valueName: "K", help: "keep the K most likely tokens, 0 for all (default 40)"),
         OptionSpec(name: "top-p", valueName: "P", help: "keep the smallest set with mass P (default 0.95)"),
         OptionSpec(name: "seed", valueName: "S", help: "random seed for reproducible sampling"),
-        OptionSpec(name: "quant", valueName: "LEVEL", help: "weights in memory: f32 or fp16 (default fp16)"),
+        OptionSpec(name: "quant", valueName: "LEVEL", help: "weights in memory: \(QuantLevel.allCases.map(\.rawValue).joined(separator: ", ")) (default \(QuantLevel.default.rawValue))"),
         OptionSpec(name: "threads", valueName: "N", help: "compute threads (default: all cores)"),
         OptionSpec(name: "ctx-size", valueName: "N", help: "context size in tokens (default: the model's, at most 4096)"),
         OptionSpec(name: "chat", valueName: nil, help: "wrap the prompt as a user message in the model's chat template"),
@@ -31,12 +31,12 @@ struct GenerateCommand: Command {
             sampling.seed = seed
         }
         try sampling.validate()
-        let precision = try parsePrecision(arguments.string("quant") ?? "fp16")
+        let level = try parseLevel(arguments.string("quant"))
         let threads = try arguments.int("threads", range: 1...1024) ?? ComputeContext.defaultThreadCount
         let contextSize = try arguments.int("ctx-size", range: 1...(1 << 24)) ?? 4096
 
         let context = ComputeContext(threads: threads)
-        let loaded = try ModelLoader.load(path: path, precision: precision, context: context)
+        let loaded = try ModelLoader.load(path: path, level: level, context: context)
         let tokenizer = loaded.tokenizer
         let promptTokens: [Int32]
         if arguments.flag("chat") {
@@ -61,16 +61,18 @@ struct GenerateCommand: Command {
         let s = result.stats
         let report = String(
             format: "load: %.2f s (%@, %d threads, %@ kernels)\nprefill: %d tokens, %.1f tok/s\ndecode: %d tokens, %.1f tok/s (%@)\n",
-            loaded.loadSeconds, precision.rawValue, context.threads, context.variantName,
+            loaded.loadSeconds, level.rawValue, context.threads, context.variantName,
             s.promptTokens, s.prefillTokensPerSecond, s.generatedTokens, s.decodeTokensPerSecond,
             result.finishReason.rawValue)
         FileHandle.standardError.write(Data(report.utf8))
     }
 }
 
-func parsePrecision(_ raw: String) throws -> WeightPrecision {
-    guard let p = WeightPrecision(rawValue: raw) else {
-        throw UsageError("'--quant' must be one of \(WeightPrecision.allCases.map(\.rawValue).joined(separator: ", ")), got '\(raw)'")
+func parseLevel(_ raw: String?) throws -> QuantLevel {
+    guard let raw else { return .default }
+    do {
+        return try QuantLevel.parse(raw)
+    } catch {
+        throw UsageError("'--quant': \(error)")
     }
-    return p
 }

@@ -32,9 +32,8 @@ struct InspectCommand: Command {
             "tokenizer: \(tokenizer.summary)",
         ]
         let kvPerToken = 2 * c.layerCount * c.kvDim * 4
-        for p in WeightPrecision.allCases {
-            let weights = c.parameterCount * (p == .f32 ? 4 : 2)
-            lines.append("memory at \(p.rawValue): weights \(mib(weights)) + KV cache \(mib(kvPerToken * 4096)) at 4096 tokens")
+        for level in QuantLevel.allCases {
+            lines.append("memory at \(level.rawValue): weights \(mib(c.weightBytes(at: level))) + KV cache \(mib(kvPerToken * 4096)) at 4096 tokens")
         }
         print(lines.joined(separator: "\n"))
     }

@@ -16,7 +16,7 @@ final class DefaultModelTests: XCTestCase {
     func testGreedyContinuationsAndLogitsMatchLlamaCppF16() throws {
         let reference: ModelReference = try Fixtures.json("qwen2.5-coder-0.5b.json")
         let context = ComputeContext()
-        let loaded = try ModelLoader.load(path: try Fixtures.defaultModelPath(), precision: .fp16, context: context)
+        let loaded = try ModelLoader.load(path: try Fixtures.defaultModelPath(), level: .fp16, context: context)
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
         var mismatches: [String] = []
         for g in reference.generate {

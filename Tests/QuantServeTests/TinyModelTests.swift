@@ -3,10 +3,10 @@ import XCTest
 
 /// Tiny random-weight llama and qwen2 models against llama.cpp's logits and greedy tokens.
 final class TinyModelTests: XCTestCase {
-    func check(_ name: String, precision: WeightPrecision, file: StaticString = #filePath, line: UInt = #line) throws {
+    func check(_ name: String, level: QuantLevel, file: StaticString = #filePath, line: UInt = #line) throws {
         let reference: ModelReference = try Fixtures.json("\(name).json")
         let context = ComputeContext(threads: 2)
-        let loaded = try ModelLoader.load(path: try Fixtures.path("\(name).gguf"), precision: precision, context: context)
+        let loaded = try ModelLoader.load(path: try Fixtures.path("\(name).gguf"), level: level, context: context)
         let vocab = loaded.model.configuration.vocabularySize
         XCTAssertFalse(reference.generate.isEmpty)
         for g in reference.generate {
@@ -47,15 +47,15 @@ final class TinyModelTests: XCTestCase {
         }
     }
 
-    func testTinyLlamaF32() throws { try check("tiny-llama", precision: .f32) }
-    func testTinyLlamaFP16() throws { try check("tiny-llama", precision: .fp16) }
-    func testTinyQwen2F32() throws { try check("tiny-qwen2", precision: .f32) }
-    func testTinyQwen2FP16() throws { try check("tiny-qwen2", precision: .fp16) }
+    func testTinyLlamaF32() throws { try check("tiny-llama", level: .f32) }
+    func testTinyLlamaFP16() throws { try check("tiny-llama", level: .fp16) }
+    func testTinyQwen2F32() throws { try check("tiny-qwen2", level: .f32) }
+    func testTinyQwen2FP16() throws { try check("tiny-qwen2", level: .fp16) }
 
     /// Batched prefill (OpenBLAS) and token-by-token decode (our kernels) give the same logits.
     func testPrefillMatchesTokenByToken() throws {
         let context = ComputeContext(threads: 2)
-        let loaded = try ModelLoader.load(path: try Fixtures.path("tiny-qwen2.gguf"), precision: .fp16, context: context)
+        let loaded = try ModelLoader.load(path: try Fixtures.path("tiny-qwen2.gguf"), level: .fp16, context: context)
         let tokens: [Int32] = Array(0..<40).map { Int32(($0 * 37) % 1000 + 5) }
         let batch = loaded.model.makeCache(capacity: 64)
         let all = try loaded.model.forward(tokens, cache: batch, logits: .all)
@@ -69,7 +69,7 @@ final class TinyModelTests: XCTestCase {
 
     func testRejectsBadTokensAndFullContext() throws {
         let context = ComputeContext(threads: 1)
-        let loaded = try ModelLoader.load(path: try Fixtures.path("tiny-llama.gguf"), precision: .f32, context: context)
+        let loaded = try ModelLoader.load(path: try Fixtures.path("tiny-llama.gguf"), level: .f32, context: context)
         let cache = loaded.model.makeCache(capacity: 4)
         XCTAssertThrowsError(try loaded.model.forward([-1], cache: cache))
         XCTAssertThrowsError(try loaded.model.forward([Int32(loaded.model.configuration.vocabularySize)], cache: cache))

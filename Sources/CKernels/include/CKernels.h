@@ -53,6 +53,51 @@ void qs_gemv_f32(qs_pool *pool, qs_variant v, float *out, int64_t ldo, const flo
 void qs_gemv_f16(qs_pool *pool, qs_variant v, float *out, int64_t ldo, const uint16_t *w, const float *x,
                  int64_t n, int64_t rows, int64_t cols);
 
+// ---- Quantized weight matrices ---------------------------------------------------------------
+// Row-major W [rows, cols], quantized along cols:
+//   Q8:  int8 q [rows, cols]; fp16 scale per 32 values [rows, cols/32]; w = q * scale (symmetric).
+//   Q4:  4-bit q packed per 32 values in 16 bytes (byte j holds value j low, value j+16 high) [rows, cols/2];
+//        fp16 scale and uint8 zero per `group` values [rows, cols/group]; w = (q - zero) * scale (AWQ-style).
+//   NF4: 4-bit code index packed as Q4 [rows, cols/2]; f32 absmax per 64 values [rows, cols/64];
+//        w = NF4_CODE[q] * absmax (bitsandbytes NF4).
+typedef enum { QS_FORMAT_F32 = 0, QS_FORMAT_F16 = 1, QS_FORMAT_Q8 = 2, QS_FORMAT_Q4 = 3, QS_FORMAT_NF4 = 4 } qs_format;
+
+typedef struct {
+    qs_format format;
+    int64_t rows, cols;
+    int64_t group;        // values per scale along cols (32 for Q8, the AWQ group for Q4, 64 for NF4)
+    const void *data;     // values or packed codes
+    const void *scales;   // fp16 (Q8, Q4) or f32 (NF4) per (row, group)
+    const uint8_t *zeros; // Q4 only
+} qs_matrix;
+
+/// The bitsandbytes NF4 code table.
+extern const float QS_NF4_CODE[16];
+
+/// Bytes of each part of a matrix in a format (0 when the format has no such part).
+int64_t qs_matrix_data_bytes(qs_format f, int64_t rows, int64_t cols);
+int64_t qs_matrix_scale_bytes(qs_format f, int64_t rows, int64_t cols, int64_t group);
+int64_t qs_matrix_zero_bytes(qs_format f, int64_t rows, int64_t cols, int64_t group);
+
+/// Quantizes FP32 rows src [rows, cols] into a matrix's parts (round to nearest; Q4 by per-group min/max,
+/// clipped per group to [min * clip[g], max * clip[g]] when clip is not NULL).
+void qs_quantize_q8(int8_t *q, uint16_t *scales, const float *src, int64_t rows, int64_t cols);
+void qs_quantize_q4(uint8_t *q, uint16_t *scales, uint8_t *zeros, const float *src, int64_t rows, int64_t cols,
+                    int64_t group, const float *clip);
+void qs_quantize_nf4(uint8_t *q, float *absmax, const float *src, int64_t rows, int64_t cols);
+
+/// Rows r0 ..< r1 of a matrix as FP32: dst [(r1 - r0), cols].
+void qs_matrix_dequantize_rows(float *dst, const qs_matrix *w, int64_t r0, int64_t r1);
+
+/// Scratch floats `qs_matmul_quantized` needs for n activation rows of length cols.
+int64_t qs_activation_scratch_floats(int64_t n, int64_t cols);
+
+/// W @ x [n, cols] -> out [n, ldo] for any format, n small (the decode and small-batch path).
+/// Q8, Q4 and NF4 quantize each activation row to int8 per 32 values and use integer dot products.
+/// Each row's result depends only on that row: never on n, the other rows, or the thread count.
+void qs_matmul(qs_pool *pool, qs_variant v, float *out, int64_t ldo, const qs_matrix *w, const float *x, int64_t n,
+               float *scratch);
+
 // ---- Element-wise and attention ---------------------------------------------------------------
 // x [n, dim] -> out [n, dim], out = x / rms(x) * weight. out may equal x.
 void qs_rmsnorm(float *out, const float *x, const float *weight, int64_t n, int64_t dim, float eps);

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A model ready to run: its file, tokenizer and weights at the chosen precision.
+/// A model ready to run: its file, tokenizer and weights at the chosen quantization level.
 public struct LoadedModel {
     public let file: GGUFFile
     public let tokenizer: any Tokenizer
@@ -22,10 +22,10 @@ public enum ModelLoader {
         }
     }
 
-    public static func load(path: String, precision: WeightPrecision, context: ComputeContext) throws -> LoadedModel {
+    public static func load(path: String, level: QuantLevel, context: ComputeContext) throws -> LoadedModel {
         let start = DispatchTime.now()
         let (file, tokenizer) = try tokenizer(path: path)
-        let model = try TransformerModel(file: file, precision: precision, context: context)
+        let model = try TransformerModel(file: file, level: level, context: context)
         guard tokenizer.vocabularySize <= model.configuration.vocabularySize else {
             throw file.error("the tokenizer has \(tokenizer.vocabularySize) tokens but the embedding only \(model.configuration.vocabularySize)")
         }

@@ -11,16 +11,12 @@ final class ForwardBuffers {
     private(set) var scores: UnsafeMutablePointer<Float>
     private(set) var scoresPerThread = 0
     private(set) var positions: UnsafeMutablePointer<Int32>
-    /// FP32 staging for weight tiles on the OpenBLAS path.
-    let tile: UnsafeMutablePointer<Float>
-    let tileCount: Int
-    private let tileStorage: AlignedBuffer
+    /// Weight tiles for OpenBLAS and quantized activations for the integer kernels.
+    let scratch: ScratchSpace
 
     init(configuration: ModelConfiguration, tokens: Int, positions: Int, threads: Int) {
         c = configuration
-        tileCount = max(1 << 20, configuration.intermediateSize * 16)
-        tileStorage = AlignedBuffer(count: tileCount, of: Float.self)
-        tile = tileStorage.typed(Float.self)
+        scratch = ScratchSpace(tileFloats: max(1 << 20, configuration.intermediateSize * 16))
         storage = AlignedBuffer(byteCount: 64)
         scoreStorage = AlignedBuffer(byteCount: 64)
         positionStorage = AlignedBuffer(byteCount: 64)

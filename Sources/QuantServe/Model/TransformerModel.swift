@@ -11,13 +11,13 @@ public enum LogitsSelection: Sendable {
 /// Not thread-safe: one engine loop owns a model together with its compute context and scratch buffers.
 public final class TransformerModel {
     public let configuration: ModelConfiguration
-    public let precision: WeightPrecision
+    public let level: QuantLevel
     let weights: TransformerWeights
     let context: ComputeContext
     private let inverseFrequencies: [Float]
     private var buffers: ForwardBuffers
 
-    public init(file: GGUFFile, precision: WeightPrecision, context: ComputeContext) throws {
+    public init(file: GGUFFile, level: QuantLevel, context: ComputeContext) throws {
         guard let name = file.architecture else { throw file.error("missing metadata 'general.architecture'") }
         guard let architecture = Architecture.named(name) else {
             let known = Architecture.registry.keys.sorted().joined(separator: ", ")
@@ -25,9 +25,9 @@ public final class TransformerModel {
         }
         let c = try architecture.configuration(file)
         configuration = c
-        self.precision = precision
+        self.level = level
         self.context = context
-        weights = try TransformerWeights(file: file, configuration: c, precision: precision)
+        weights = try TransformerWeights(file: file, configuration: c, level: level)
         inverseFrequencies = (0..<c.headDim / 2).map { i in
             Float(1.0 / pow(Double(c.ropeBase), Double(2 * i) / Double(c.headDim)))
         }
@@ -76,7 +76,7 @@ public final class TransformerModel {
     }
 
     private func project(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, into out: UnsafeMutablePointer<Float>) {
-        w.apply(x, n: n, into: out, context: context, scratch: buffers.tile, scratchCount: buffers.tileCount)
+        w.apply(x, n: n, into: out, context: context, scratch: buffers.scratch)
     }
 
     private func attentionBlock(_ layer: DecoderLayerWeights, index l: Int, n: Int, cache: KVCache) {

@@ -9,7 +9,7 @@ struct DecoderLayerWeights: Sendable {
     var gate, up, down: WeightMatrix
 }
 
-/// All weights of a Llama-style model, at one precision, read from a GGUF file.
+/// All weights of a Llama-style model, at one quantization level, read from a GGUF file.
 struct TransformerWeights: Sendable {
     var embedding: WeightMatrix
     var layers: [DecoderLayerWeights]
@@ -29,11 +29,12 @@ struct TransformerWeights: Sendable {
         return vectors + matrices
     }
 
-    init(file: GGUFFile, configuration c: ModelConfiguration, precision: WeightPrecision) throws {
-        let loader = GGUFWeightLoader(file: file, precision: precision)
-        embedding = try loader.matrix("token_embd.weight", rows: c.vocabularySize, cols: c.hiddenSize)
+    init(file: GGUFFile, configuration c: ModelConfiguration, level: QuantLevel) throws {
+        let loader = GGUFWeightLoader(file: file, level: level)
+        // A tied embedding is also the output matrix, so it takes the output's format.
+        embedding = try loader.matrix("token_embd.weight", rows: c.vocabularySize, cols: c.hiddenSize, isOutput: c.tiedOutput)
         outputNorm = try loader.vector("output_norm.weight", count: c.hiddenSize)
-        output = c.tiedOutput ? nil : try loader.matrix("output.weight", rows: c.vocabularySize, cols: c.hiddenSize)
+        output = c.tiedOutput ? nil : try loader.matrix("output.weight", rows: c.vocabularySize, cols: c.hiddenSize, isOutput: true)
         // Layers load in parallel: dequantization is the bulk of start-up time.
         let results = LayerSlots(count: c.layerCount)
         DispatchQueue.concurrentPerform(iterations: c.layerCount) { i in
@@ -55,7 +56,7 @@ private final class LayerSlots: @unchecked Sendable {
 /// Reads named GGUF tensors as vectors or weight matrices, checking shapes.
 struct GGUFWeightLoader: Sendable {
     let file: GGUFFile
-    let precision: WeightPrecision
+    let level: QuantLevel
 
     func tensor(_ name: String, _ expected: [Int]) throws -> GGUFTensorInfo {
         guard let t = file.tensor(name) else { throw file.error("missing tensor '\(name)'") }
@@ -77,11 +78,12 @@ struct GGUFWeightLoader: Sendable {
     }
 
     /// A `[rows, cols]` matrix (GGUF `ne = [cols, rows]`).
-    func matrix(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
+    func matrix(_ name: String, rows: Int, cols: Int, isOutput: Bool = false) throws -> WeightMatrix {
         let t = try tensor(name, [cols, rows])
         let rowBytes = cols / t.type.blockSize * t.type.blockBytes
         let base = file.data(of: t).baseAddress!
-        return try WeightMatrix(rows: rows, cols: cols, precision: precision) { range, destination in
+        let format = level.format(cols: cols, isOutput: isOutput)
+        return try WeightMatrix(rows: rows, cols: cols, format: format) { range, destination in
             try Dequantizer.dequantize(t.type, from: base + range.lowerBound * rowBytes, into: destination,
                                        count: range.count * cols)
         }

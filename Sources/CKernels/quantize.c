@@ -1,0 +1,152 @@
+// Quantizers (FP32 -> Q8, Q4, NF4) and row dequantizers (any format -> FP32). Run at load time and for
+// prefill tiles; the formats are described in CKernels.h.
+#include "CKernels.h"
+#include <math.h>
+#include <string.h>
+
+const float QS_NF4_CODE[16] = {
+    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f, -0.28444138169288635f,
+    -0.18477343022823334f, -0.09105003625154495f, 0.0f, 0.07958029955625534f, 0.16093020141124725f,
+    0.24611230194568634f, 0.33791524171829224f, 0.44070982933044434f, 0.5626170039176941f,
+    0.7229568362236023f, 1.0f,
+};
+
+int64_t qs_matrix_data_bytes(qs_format f, int64_t rows, int64_t cols) {
+    switch (f) {
+    case QS_FORMAT_F32: return rows * cols * 4;
+    case QS_FORMAT_F16: return rows * cols * 2;
+    case QS_FORMAT_Q8: return rows * cols;
+    case QS_FORMAT_Q4: case QS_FORMAT_NF4: return rows * cols / 2;
+    }
+    return 0;
+}
+
+int64_t qs_matrix_scale_bytes(qs_format f, int64_t rows, int64_t cols, int64_t group) {
+    switch (f) {
+    case QS_FORMAT_Q8: return rows * (cols / 32) * 2;
+    case QS_FORMAT_Q4: return rows * (cols / group) * 2;
+    case QS_FORMAT_NF4: return rows * (cols / 64) * 4;
+    default: return 0;
+    }
+}
+
+int64_t qs_matrix_zero_bytes(qs_format f, int64_t rows, int64_t cols, int64_t group) {
+    return f == QS_FORMAT_Q4 ? rows * (cols / group) : 0;
+}
+
+// Pack 32 codes (0..15) of one block: byte j = code[j] | code[j + 16] << 4.
+static inline void pack32(uint8_t *dst, const uint8_t *codes) {
+    for (int j = 0; j < 16; j++) dst[j] = (uint8_t)(codes[j] | (codes[j + 16] << 4));
+}
+
+static inline void unpack32(uint8_t *codes, const uint8_t *src) {
+    for (int j = 0; j < 16; j++) {
+        codes[j] = src[j] & 0xF;
+        codes[j + 16] = src[j] >> 4;
+    }
+}
+
+void qs_quantize_q8(int8_t *q, uint16_t *scales, const float *src, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t b = 0; b < cols / 32; b++) {
+            const float *x = src + r * cols + b * 32;
+            float amax = 0;
+            for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+            uint16_t h = qs_fp32_to_fp16(amax / 127.0f);
+            scales[r * (cols / 32) + b] = h;
+            float d = qs_fp16_to_fp32(h);  // quantize against the scale as stored
+            float inv = d > 0 ? 1.0f / d : 0;
+            for (int j = 0; j < 32; j++) {
+                float v = roundf(x[j] * inv);
+                q[r * cols + b * 32 + j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+            }
+        }
+    }
+}
+
+void qs_quantize_q4(uint8_t *q, uint16_t *scales, uint8_t *zeros, const float *src, int64_t rows, int64_t cols,
+                    int64_t group, const float *clip) {
+    int64_t groups = cols / group;
+    uint8_t codes[32];
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t g = 0; g < groups; g++) {
+            const float *x = src + r * cols + g * group;
+            float lo = x[0], hi = x[0];
+            for (int64_t j = 1; j < group; j++) { lo = fminf(lo, x[j]); hi = fmaxf(hi, x[j]); }
+            if (clip) { float c = clip[r * groups + g]; lo *= c; hi *= c; }
+            // AWQ: s = (max - min) / 15, z = clamp(-round(min / s), 0, 15), q = clamp(round(w / s) + z, 0, 15).
+            uint16_t h = qs_fp32_to_fp16(fmaxf(hi - lo, 1e-5f) / 15.0f);
+            float s = qs_fp16_to_fp32(h);
+            float z = fminf(fmaxf(-roundf(lo / s), 0), 15);
+            scales[r * groups + g] = h;
+            zeros[r * groups + g] = (uint8_t)z;
+            for (int64_t b = 0; b < group / 32; b++) {
+                for (int j = 0; j < 32; j++) {
+                    float v = roundf(x[b * 32 + j] / s) + z;
+                    codes[j] = (uint8_t)(v < 0 ? 0 : v > 15 ? 15 : v);
+                }
+                pack32(q + (r * cols + g * group + b * 32) / 2, codes);
+            }
+        }
+    }
+}
+
+// Index of the nearest NF4 code to v in [-1, 1]: the code table's midpoints split the line.
+static inline uint8_t nf4_nearest(float v) {
+    uint8_t best = 0;
+    for (int i = 1; i < 16; i++)
+        if (v > 0.5f * (QS_NF4_CODE[i - 1] + QS_NF4_CODE[i])) best = (uint8_t)i;
+    return best;
+}
+
+void qs_quantize_nf4(uint8_t *q, float *absmax, const float *src, int64_t rows, int64_t cols) {
+    uint8_t codes[32];
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t b = 0; b < cols / 64; b++) {
+            const float *x = src + r * cols + b * 64;
+            float amax = 0;
+            for (int j = 0; j < 64; j++) amax = fmaxf(amax, fabsf(x[j]));
+            absmax[r * (cols / 64) + b] = amax;
+            float inv = amax > 0 ? 1.0f / amax : 0;
+            for (int half = 0; half < 2; half++) {
+                for (int j = 0; j < 32; j++) codes[j] = nf4_nearest(x[half * 32 + j] * inv);
+                pack32(q + (r * cols + b * 64 + half * 32) / 2, codes);
+            }
+        }
+    }
+}
+
+void qs_matrix_dequantize_rows(float *dst, const qs_matrix *w, int64_t r0, int64_t r1) {
+    int64_t cols = w->cols;
+    switch (w->format) {
+    case QS_FORMAT_F32:
+        memcpy(dst, (const float *)w->data + r0 * cols, (size_t)((r1 - r0) * cols) * 4);
+        return;
+    case QS_FORMAT_F16:
+        qs_convert_fp16_to_fp32(dst, (const uint16_t *)w->data + r0 * cols, (r1 - r0) * cols);
+        return;
+    default: break;
+    }
+    uint8_t codes[32];
+    for (int64_t r = r0; r < r1; r++, dst += cols) {
+        for (int64_t b = 0; b < cols / 32; b++) {
+            float *y = dst + b * 32;
+            if (w->format == QS_FORMAT_Q8) {
+                const int8_t *q = (const int8_t *)w->data + r * cols + b * 32;
+                float d = qs_fp16_to_fp32(((const uint16_t *)w->scales)[r * (cols / 32) + b]);
+                for (int j = 0; j < 32; j++) y[j] = d * q[j];
+                continue;
+            }
+            unpack32(codes, (const uint8_t *)w->data + (r * cols + b * 32) / 2);
+            if (w->format == QS_FORMAT_Q4) {
+                int64_t g = r * (cols / w->group) + b * 32 / w->group;
+                float s = qs_fp16_to_fp32(((const uint16_t *)w->scales)[g]);
+                float z = w->zeros[g];
+                for (int j = 0; j < 32; j++) y[j] = ((float)codes[j] - z) * s;
+            } else {
+                float a = ((const float *)w->scales)[r * (cols / 64) + b / 2];
+                for (int j = 0; j < 32; j++) y[j] = QS_NF4_CODE[codes[j]] * a;
+            }
+        }
+    }
+}

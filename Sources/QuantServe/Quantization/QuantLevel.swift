@@ -1,0 +1,76 @@
+import CKernels
+
+/// The precision weights are held at in memory, chosen with `--quant`.
+public enum QuantLevel: String, Sendable, CaseIterable {
+    case f32
+    case fp16
+    /// Symmetric int8, one fp16 scale per 32 values (llama.cpp's Q8_0 arrangement).
+    case int8
+    /// AWQ-style group-wise int4 (groups of 128, fp16 scales, 4-bit zero points), activation-aware scales.
+    case int4
+    /// The same format quantized by plain round-to-nearest, to measure what AWQ buys.
+    case int4RTN = "int4-rtn"
+    /// bitsandbytes NF4: code table, blocks of 64, f32 absmax.
+    case nf4
+
+    public static let `default` = QuantLevel.int8
+
+    public static func parse(_ raw: String) throws -> QuantLevel {
+        guard let level = QuantLevel(rawValue: raw) else {
+            throw QuantError.unknownLevel(raw, known: allCases.map(\.rawValue))
+        }
+        return level
+    }
+
+    /// The format of a matrix of this level with `cols` inputs. The output matrix (`isOutput`) stays at int8 under
+    /// the 4-bit levels, as llama.cpp keeps it at 6-8 bits; shapes a format cannot tile fall back to int8.
+    func format(cols: Int, isOutput: Bool) -> MatrixFormat {
+        switch self {
+        case .f32: return MatrixFormat(kind: QS_FORMAT_F32, group: 1)
+        case .fp16: return MatrixFormat(kind: QS_FORMAT_F16, group: 1)
+        case .int8: return .int8(cols: cols)
+        case .int4, .int4RTN:
+            if isOutput { return .int8(cols: cols) }
+            guard let group = [128, 64, 32].first(where: { cols % $0 == 0 }) else { return .int8(cols: cols) }
+            return MatrixFormat(kind: QS_FORMAT_Q4, group: group)
+        case .nf4:
+            if isOutput || cols % 64 != 0 { return .int8(cols: cols) }
+            return MatrixFormat(kind: QS_FORMAT_NF4, group: 64)
+        }
+    }
+}
+
+/// A concrete storage format of one matrix.
+struct MatrixFormat: Sendable, Equatable {
+    let kind: qs_format
+    /// Values per scale along a row.
+    let group: Int
+
+    static func int8(cols: Int) -> MatrixFormat {
+        cols % 32 == 0 ? MatrixFormat(kind: QS_FORMAT_Q8, group: 32) : MatrixFormat(kind: QS_FORMAT_F16, group: 1)
+    }
+
+    var isQuantized: Bool { kind != QS_FORMAT_F32 && kind != QS_FORMAT_F16 }
+
+    var name: String {
+        switch kind {
+        case QS_FORMAT_F32: "f32"
+        case QS_FORMAT_F16: "fp16"
+        case QS_FORMAT_Q8: "int8"
+        case QS_FORMAT_Q4: "int4/g\(group)"
+        default: "nf4"
+        }
+    }
+}
+
+extension qs_format: @retroactive Equatable {}
+
+public enum QuantError: Error, CustomStringConvertible, Equatable {
+    case unknownLevel(String, known: [String])
+
+    public var description: String {
+        switch self {
+        case .unknownLevel(let raw, let known): "unknown quantization level '\(raw)' (known: \(known.joined(separator: ", ")))"
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import CKernels
+
+extension ModelConfiguration {
+    /// Every weight matrix as (rows, cols, isOutput); the tied embedding counts as the output.
+    var matrixShapes: [(rows: Int, cols: Int, isOutput: Bool)] {
+        var shapes: [(Int, Int, Bool)] = [(vocabularySize, hiddenSize, tiedOutput)]
+        if !tiedOutput { shapes.append((vocabularySize, hiddenSize, true)) }
+        for _ in 0..<layerCount {
+            shapes += [(qDim, hiddenSize, false), (kvDim, hiddenSize, false), (kvDim, hiddenSize, false),
+                       (hiddenSize, qDim, false), (intermediateSize, hiddenSize, false),
+                       (intermediateSize, hiddenSize, false), (hiddenSize, intermediateSize, false)]
+        }
+        return shapes
+    }
+
+    /// Bytes of resident weights at a level: the matrices in their formats, plus norms and biases in FP32.
+    public func weightBytes(at level: QuantLevel) -> Int {
+        let matrices = matrixShapes.reduce(0) { sum, m in
+            let f = level.format(cols: m.cols, isOutput: m.isOutput)
+            let (r, c, g) = (Int64(m.rows), Int64(m.cols), Int64(f.group))
+            return sum + Int(qs_matrix_data_bytes(f.kind, r, c) + qs_matrix_scale_bytes(f.kind, r, c, g)
+                             + qs_matrix_zero_bytes(f.kind, r, c, g))
+        }
+        let vectors = layerCount * (2 * hiddenSize + (hasQKVBias ? qDim + 2 * kvDim : 0)) + hiddenSize
+        return matrices + vectors * 4
+    }
+}

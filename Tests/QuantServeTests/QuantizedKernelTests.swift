@@ -1,0 +1,138 @@
+import CKernels
+import XCTest
+@testable import QuantServe
+
+/// Quantizers and the quantized matrix products: SIMD against the scalar reference, against a plain
+/// dequantize-then-multiply, and row results independent of the batch.
+final class QuantizedKernelTests: XCTestCase {
+    var random = RandomSource(seed: 7)
+
+    func randomFloats(_ n: Int, scale: Float = 1) -> [Float] {
+        (0..<n).map { _ in Float(random.nextUnit() * 2 - 1) * scale }
+    }
+
+    static let formats: [MatrixFormat] = [
+        MatrixFormat(kind: QS_FORMAT_Q8, group: 32), MatrixFormat(kind: QS_FORMAT_Q4, group: 128),
+        MatrixFormat(kind: QS_FORMAT_Q4, group: 32), MatrixFormat(kind: QS_FORMAT_NF4, group: 64),
+    ]
+
+    func matrix(_ values: [Float], rows: Int, cols: Int, format: MatrixFormat) -> WeightMatrix {
+        values.withUnsafeBufferPointer { src in
+            WeightMatrix(rows: rows, cols: cols, format: format) { range, dst in
+                dst.update(from: src.baseAddress! + range.lowerBound * cols, count: range.count * cols)
+            }
+        }
+    }
+
+    func dequantized(_ w: WeightMatrix) -> [Float] {
+        var m = w.matrix
+        var out = [Float](repeating: .nan, count: w.rows * w.cols)
+        qs_matrix_dequantize_rows(&out, &m, 0, Int64(w.rows))
+        return out
+    }
+
+    func product(_ w: WeightMatrix, _ x: [Float], n: Int, variant: qs_variant, pool: OpaquePointer?) -> [Float] {
+        var m = w.matrix
+        var out = [Float](repeating: .nan, count: n * w.rows)
+        var scratch = [Float](repeating: 0, count: Int(qs_activation_scratch_floats(Int64(n), Int64(w.cols))))
+        qs_matmul(pool, variant, &out, Int64(w.rows), &m, x, Int64(n), &scratch)
+        return out
+    }
+
+    /// Quantization error stays within what each format's step allows.
+    func testQuantizersRoundTripWithinTheirStep() {
+        let rows = 8, cols = 256
+        let w = randomFloats(rows * cols)
+        for format in Self.formats {
+            let back = dequantized(matrix(w, rows: rows, cols: cols, format: format))
+            let worst = zip(w, back).map { abs($0 - $1) }.max()!
+            // Q8: half a step of amax/127; Q4: half of (max-min)/15 plus fp16 rounding; NF4: half its widest gap.
+            let bound: Float = switch format.kind {
+            case QS_FORMAT_Q8: 0.5 / 127 + 1e-3
+            case QS_FORMAT_Q4: 0.5 * 2 / 15 + 1e-2
+            default: 0.5 * (0.6961928 - 0.5250731 > 1 - 0.6961928 ? 0.6961928 - 0.5250731 : 1 - 0.6961928) + 1e-3
+            }
+            XCTAssertLessThanOrEqual(worst, bound, "\(format.name)")
+        }
+    }
+
+    func testNF4UsesTheCodeTableExactly() {
+        // Values that are exactly codes times a block absmax dequantize to themselves.
+        let cols = 64
+        let absmax: Float = 0.5
+        let codes = (0..<cols).map { QS_NF4_CODE_VALUE($0 % 16) * absmax }
+        let back = dequantized(matrix(codes, rows: 1, cols: cols, format: MatrixFormat(kind: QS_FORMAT_NF4, group: 64)))
+        XCTAssertEqual(back, codes)
+    }
+
+    func testQ4FollowsTheAWQFormula() {
+        // One group [min, max] = [-1, 2]: s = 3/15, z = round(1/s) = 5.
+        var w = [Float](repeating: 0.5, count: 128)
+        w[0] = -1; w[1] = 2; w[2] = 0.21
+        let back = dequantized(matrix(w, rows: 1, cols: 128, format: MatrixFormat(kind: QS_FORMAT_Q4, group: 128)))
+        let s = Float(Float16(Float(3) / 15))
+        XCTAssertEqual(back[0], (0 - 5) * s, accuracy: 1e-6)
+        XCTAssertEqual(back[1], (15 - 5) * s, accuracy: 1e-6)
+        XCTAssertEqual(back[2], (Float((0.21 / s).rounded()) + 5 - 5) * s, accuracy: 1e-6)
+    }
+
+    func testProductsMatchScalarAndDequantizedReference() {
+        let pool = qs_pool_create(2)
+        defer { qs_pool_destroy(pool) }
+        let variants = [QS_VARIANT_AVX2, QS_VARIANT_AVX512].filter { qs_variant_supported($0) != 0 }
+        for (rows, cols) in [(1, 128), (7, 256), (33, 384), (130, 896)] {
+            let w = randomFloats(rows * cols)
+            for n in [1, 3, 16, 40] {
+                let x = randomFloats(n * cols, scale: 3)
+                for format in Self.formats {
+                    let m = matrix(w, rows: rows, cols: cols, format: format)
+                    let reference = product(m, x, n: n, variant: QS_VARIANT_SCALAR, pool: pool)
+                    // Against FP32 math on the dequantized weights: only activation rounding (int8 per 32) differs.
+                    let dw = dequantized(m)
+                    for i in 0..<n {
+                        for r in 0..<rows {
+                            var exact: Float = 0
+                            for k in 0..<cols { exact += dw[r * cols + k] * x[i * cols + k] }
+                            // NF4's kernel also rounds the code table to int8 (code * 127): a little more noise.
+                            let tolerance = (format.kind == QS_FORMAT_NF4 ? 0.035 : 0.02) * Float(cols).squareRoot()
+                            XCTAssertEqual(reference[i * rows + r], exact, accuracy: tolerance, "\(format.name) \(rows)x\(cols) n=\(n)")
+                        }
+                    }
+                    for v in variants {
+                        let got = product(m, x, n: n, variant: v, pool: pool)
+                        for j in got.indices {
+                            XCTAssertEqual(got[j], reference[j], accuracy: 1e-3 * max(1, abs(reference[j])),
+                                           "\(String(cString: qs_variant_name(v))) \(format.name) \(rows)x\(cols) n=\(n)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A row's result must be bit-identical whatever else shares the call and however many threads run it.
+    func testRowResultsIndependentOfBatchAndThreads() {
+        let pools = [qs_pool_create(1), qs_pool_create(2), qs_pool_create(3)]
+        defer { pools.forEach { qs_pool_destroy($0) } }
+        let rows = 77, cols = 512
+        let w = randomFloats(rows * cols)
+        let x = randomFloats(40 * cols)
+        for format in Self.formats {
+            let m = matrix(w, rows: rows, cols: cols, format: format)
+            for v in [QS_VARIANT_SCALAR, qs_best_variant()] {
+                let alone = product(m, Array(x[0..<cols]), n: 1, variant: v, pool: pools[0])
+                for pool in pools {
+                    for n in [2, 16, 40] {
+                        let batch = product(m, Array(x[0..<(n * cols)]), n: n, variant: v, pool: pool)
+                        XCTAssertEqual(Array(batch[0..<rows]), alone, "\(format.name) n=\(n)")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The NF4 code value at an index, read from the C table.
+func QS_NF4_CODE_VALUE(_ i: Int) -> Float {
+    withUnsafeBytes(of: QS_NF4_CODE) { $0.load(fromByteOffset: i * 4, as: Float.self) }
+}
