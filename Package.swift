@@ -26,6 +26,7 @@ let package = Package(
             name: "QuantServe",
             dependencies: ["CKernels", "COpenBLAS"],
             path: "Sources/QuantServe",
+            resources: [.copy("Resources/calibration.txt")],
             swiftSettings: fastSwift
         ),
         .executableTarget(

@@ -1,5 +1,6 @@
 // Element-wise layers and attention. Small next to the matrix products, but on every token of every layer.
 #include "CKernels.h"
+#include <immintrin.h>
 #include <math.h>
 
 // x [n, dim] -> out [n, dim]
@@ -50,8 +51,42 @@ typedef struct {
     int64_t scratch_per_thread;
 } attention_job;
 
+__attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b, int64_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8), acc1);
+    }
+    __m256 acc = _mm256_add_ps(acc0, acc1);
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    float sum = _mm_cvtss_f32(s);
+    for (; j < n; j++) sum += a[j] * b[j];
+    return sum;
+}
+
+__attribute__((target("avx2,fma"))) static void axpy_avx2(float *y, float a, const float *x, int64_t n) {
+    __m256 va = _mm256_set1_ps(a);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(y + j, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + j), _mm256_loadu_ps(y + j)));
+    for (; j < n; j++) y[j] += a * x[j];
+}
+
+static float dot_scalar(const float *a, const float *b, int64_t n) {
+    float sum = 0;
+    for (int64_t j = 0; j < n; j++) sum += a[j] * b[j];
+    return sum;
+}
+
+static void axpy_scalar(float *y, float a, const float *x, int64_t n) {
+    for (int64_t j = 0; j < n; j++) y[j] += a * x[j];
+}
+
 // One (query token, head) pair: softmax(q . K^T * scale) @ V over cache rows 0 ... pos.
 static void attend(const attention_job *job, int64_t i, int64_t h, float *scores) {
+    const int simd = qs_best_variant() >= QS_VARIANT_AVX2;
     const qs_attention_shape s = job->shape;
     int64_t d = s.head_dim, kv_stride = s.kv_heads * d;
     int64_t kvh = h / (s.heads / s.kv_heads);
@@ -60,9 +95,7 @@ static void attend(const attention_job *job, int64_t i, int64_t h, float *scores
     float max = -INFINITY;
     for (int64_t t = 0; t < len; t++) {
         const float *k = job->k + t * kv_stride + kvh * d;
-        float dot = 0;
-        for (int64_t j = 0; j < d; j++) dot += q[j] * k[j];
-        dot *= s.scale;
+        float dot = (simd ? dot_avx2(q, k, d) : dot_scalar(q, k, d)) * s.scale;
         scores[t] = dot;
         if (dot > max) max = dot;
     }
@@ -76,8 +109,8 @@ static void attend(const attention_job *job, int64_t i, int64_t h, float *scores
     for (int64_t j = 0; j < d; j++) o[j] = 0;
     for (int64_t t = 0; t < len; t++) {
         const float *v = job->v + t * kv_stride + kvh * d;
-        float p = scores[t] * inv;
-        for (int64_t j = 0; j < d; j++) o[j] += p * v[j];
+        if (simd) axpy_avx2(o, scores[t] * inv, v, d);
+        else axpy_scalar(o, scores[t] * inv, v, d);
     }
 }
 

@@ -34,6 +34,12 @@ int64_t qs_matrix_zero_bytes(qs_format f, int64_t rows, int64_t cols, int64_t gr
     return f == QS_FORMAT_Q4 ? rows * (cols / group) : 0;
 }
 
+// Round to nearest, ties to even (as torch.round in AutoAWQ), for |x| < 2^22; no libm call.
+static inline float round_even(float x) {
+    const float magic = 12582912.0f;  // 1.5 * 2^23
+    return (x + magic) - magic;
+}
+
 // Pack 32 codes (0..15) of one block: byte j = code[j] | code[j + 16] << 4.
 static inline void pack32(uint8_t *dst, const uint8_t *codes) {
     for (int j = 0; j < 16; j++) dst[j] = (uint8_t)(codes[j] | (codes[j + 16] << 4));
@@ -73,16 +79,16 @@ void qs_quantize_q4(uint8_t *q, uint16_t *scales, uint8_t *zeros, const float *s
             const float *x = src + r * cols + g * group;
             float lo = x[0], hi = x[0];
             for (int64_t j = 1; j < group; j++) { lo = fminf(lo, x[j]); hi = fmaxf(hi, x[j]); }
-            if (clip) { float c = clip[r * groups + g]; lo *= c; hi *= c; }
+            if (clip) { float c = clip[r * groups + g]; lo = fmaxf(lo, -c); hi = fminf(hi, c); }
             // AWQ: s = (max - min) / 15, z = clamp(-round(min / s), 0, 15), q = clamp(round(w / s) + z, 0, 15).
             uint16_t h = qs_fp32_to_fp16(fmaxf(hi - lo, 1e-5f) / 15.0f);
             float s = qs_fp16_to_fp32(h);
-            float z = fminf(fmaxf(-roundf(lo / s), 0), 15);
+            float z = fminf(fmaxf(-round_even(lo / s), 0), 15);
             scales[r * groups + g] = h;
             zeros[r * groups + g] = (uint8_t)z;
             for (int64_t b = 0; b < group / 32; b++) {
                 for (int j = 0; j < 32; j++) {
-                    float v = roundf(x[b * 32 + j] / s) + z;
+                    float v = round_even(x[b * 32 + j] / s) + z;
                     codes[j] = (uint8_t)(v < 0 ? 0 : v > 15 ? 15 : v);
                 }
                 pack32(q + (r * cols + g * group + b * 32) / 2, codes);
@@ -149,4 +155,62 @@ void qs_matrix_dequantize_rows(float *dst, const qs_matrix *w, int64_t r0, int64
             }
         }
     }
+}
+
+typedef struct {
+    float *dst;
+    const float *src, *col_scale, *clip;
+    int64_t rows, cols, group;
+} fake_quantize_job;
+
+static void fake_quantize_rows(const fake_quantize_job *job, int64_t r0, int64_t r1) {
+    const int64_t cols = job->cols, group = job->group, groups = cols / group;
+    float buffer[1024];
+    for (int64_t r = r0; r < r1; r++) {
+        for (int64_t g = 0; g < groups; g++) {
+            const float *x = job->src + r * cols + g * group;
+            const float *s = job->col_scale ? job->col_scale + g * group : NULL;
+            float *y = job->dst + r * cols + g * group;
+            for (int64_t j = 0; j < group; j++) buffer[j] = s ? x[j] * s[j] : x[j];
+            float lo = buffer[0], hi = buffer[0];
+            for (int64_t j = 1; j < group; j++) { lo = fminf(lo, buffer[j]); hi = fmaxf(hi, buffer[j]); }
+            if (job->clip) { float c = job->clip[r * groups + g]; lo = fmaxf(lo, -c); hi = fminf(hi, c); }
+            float step = qs_fp16_to_fp32(qs_fp32_to_fp16(fmaxf(hi - lo, 1e-5f) / 15.0f));
+            float inv = 1.0f / step;
+            float z = fminf(fmaxf(-round_even(lo * inv), 0), 15);
+            for (int64_t j = 0; j < group; j++) {
+                float v = round_even(buffer[j] * inv) + z;
+                v = v < 0 ? 0 : v > 15 ? 15 : v;
+                buffer[j] = (v - z) * step;
+            }
+            if (s) for (int64_t j = 0; j < group; j++) y[j] = buffer[j] / s[j];
+            else for (int64_t j = 0; j < group; j++) y[j] = buffer[j];
+        }
+    }
+}
+
+static void fake_quantize_task(void *ctx, int index, int count) {
+    const fake_quantize_job *job = ctx;
+    fake_quantize_rows(job, job->rows * index / count, job->rows * (index + 1) / count);
+}
+
+void qs_fake_quantize_q4(qs_pool *pool, float *dst, const float *src, const float *col_scale, int64_t rows,
+                         int64_t cols, int64_t group, const float *clip) {
+    fake_quantize_job job = {dst, src, col_scale, clip, rows, cols, group <= 1024 ? group : 1024};
+    qs_pool_run(pool, fake_quantize_task, &job);
+}
+
+double qs_squared_error(const float *a, const float *b, int64_t n) {
+    // Eight float lanes over chunks of 1024 (vectorisable), the chunks accumulated in double.
+    double total = 0;
+    for (int64_t i = 0; i < n; i += 1024) {
+        int64_t end = i + 1024 < n ? i + 1024 : n;
+        float lanes[8] = {0};
+        int64_t j = i;
+        for (; j + 8 <= end; j += 8)
+            for (int l = 0; l < 8; l++) { float d = a[j + l] - b[j + l]; lanes[l] += d * d; }
+        for (; j < end; j++) { float d = a[j] - b[j]; lanes[0] += d * d; }
+        for (int l = 0; l < 8; l++) total += lanes[l];
+    }
+    return total;
 }

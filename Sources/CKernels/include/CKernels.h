@@ -80,11 +80,17 @@ int64_t qs_matrix_scale_bytes(qs_format f, int64_t rows, int64_t cols, int64_t g
 int64_t qs_matrix_zero_bytes(qs_format f, int64_t rows, int64_t cols, int64_t group);
 
 /// Quantizes FP32 rows src [rows, cols] into a matrix's parts (round to nearest; Q4 by per-group min/max,
-/// clipped per group to [min * clip[g], max * clip[g]] when clip is not NULL).
+/// first clamped to [-clip[g], clip[g]] when clip, one value per (row, group), is not NULL).
 void qs_quantize_q8(int8_t *q, uint16_t *scales, const float *src, int64_t rows, int64_t cols);
 void qs_quantize_q4(uint8_t *q, uint16_t *scales, uint8_t *zeros, const float *src, int64_t rows, int64_t cols,
                     int64_t group, const float *clip);
 void qs_quantize_nf4(uint8_t *q, float *absmax, const float *src, int64_t rows, int64_t cols);
+/// Q4 quantize-then-dequantize (what AWQ's searches measure): dst = Q(src · diag(s)) · diag(1/s) for src [rows, cols],
+/// s [cols] (NULL for none), groups clamped to ±clip[(row, group)] (NULL for none). Rows split over the pool.
+void qs_fake_quantize_q4(qs_pool *pool, float *dst, const float *src, const float *col_scale, int64_t rows,
+                         int64_t cols, int64_t group, const float *clip);
+/// Sum of (a[i] - b[i])^2 in double precision.
+double qs_squared_error(const float *a, const float *b, int64_t n);
 
 /// Rows r0 ..< r1 of a matrix as FP32: dst [(r1 - r0), cols].
 void qs_matrix_dequantize_rows(float *dst, const qs_matrix *w, int64_t r0, int64_t r1);

@@ -17,6 +17,7 @@ public struct WeightMatrix: Sendable {
         self.rows = rows
         self.cols = cols
         self.format = format
+        precondition(clip == nil || clip!.count == rows * (cols / format.group), "one clip bound per (row, group)")
         let k = format.kind
         data = AlignedBuffer(byteCount: Int(qs_matrix_data_bytes(k, Int64(rows), Int64(cols))), zeroed: false)
         let scaleBytes = Int(qs_matrix_scale_bytes(k, Int64(rows), Int64(cols), Int64(format.group)))

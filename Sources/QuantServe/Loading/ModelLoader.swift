@@ -22,10 +22,19 @@ public enum ModelLoader {
         }
     }
 
-    public static func load(path: String, level: QuantLevel, context: ComputeContext) throws -> LoadedModel {
+    /// - Parameters:
+    ///   - calibrationText: text for the int4 level's AWQ search (default: the bundled calibration text).
+    ///   - log: progress messages (the AWQ search).
+    public static func load(path: String, level: QuantLevel, context: ComputeContext, calibrationText: String? = nil,
+                            log: (String) -> Void = { _ in }) throws -> LoadedModel {
         let start = DispatchTime.now()
         let (file, tokenizer) = try tokenizer(path: path)
-        let model = try TransformerModel(file: file, level: level, context: context)
+        var awq: AWQResult?
+        if level == .int4 {
+            awq = try AWQCalibration.result(file: file, tokenizer: tokenizer, calibrationText: calibrationText,
+                                            context: context, log: log)
+        }
+        let model = try TransformerModel(file: file, level: level, awq: awq, context: context)
         guard tokenizer.vocabularySize <= model.configuration.vocabularySize else {
             throw file.error("the tokenizer has \(tokenizer.vocabularySize) tokens but the embedding only \(model.configuration.vocabularySize)")
         }

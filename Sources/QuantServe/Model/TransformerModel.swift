@@ -1,9 +1,11 @@
 import CKernels
 
 /// Which positions of a forward pass produce logits.
-public enum LogitsSelection: Sendable {
+public enum LogitsSelection: Sendable, Equatable {
     case last
     case all
+    /// Positions `index ..< count` of the call.
+    case from(Int)
 }
 
 /// A Llama-style decoder (llama, qwen2): embeddings, `layerCount` pre-norm blocks of grouped-query attention
@@ -16,8 +18,14 @@ public final class TransformerModel {
     let context: ComputeContext
     private let inverseFrequencies: [Float]
     private var buffers: ForwardBuffers
+    /// Sees the inputs of the linear layers as they are computed (calibration for AWQ); nil in normal runs.
+    var observer: ((ActivationPoint, _ layer: Int, _ values: UnsafePointer<Float>, _ tokens: Int) -> Void)?
 
-    public init(file: GGUFFile, level: QuantLevel, context: ComputeContext) throws {
+    public convenience init(file: GGUFFile, level: QuantLevel, context: ComputeContext) throws {
+        try self.init(file: file, level: level, awq: nil, context: context)
+    }
+
+    init(file: GGUFFile, level: QuantLevel, awq: AWQResult?, context: ComputeContext) throws {
         guard let name = file.architecture else { throw file.error("missing metadata 'general.architecture'") }
         guard let architecture = Architecture.named(name) else {
             let known = Architecture.registry.keys.sorted().joined(separator: ", ")
@@ -27,7 +35,7 @@ public final class TransformerModel {
         configuration = c
         self.level = level
         self.context = context
-        weights = try TransformerWeights(file: file, configuration: c, level: level)
+        weights = try TransformerWeights(file: file, configuration: c, level: level, awq: awq)
         inverseFrequencies = (0..<c.headDim / 2).map { i in
             Float(1.0 / pow(Double(c.ropeBase), Double(2 * i) / Double(c.headDim)))
         }
@@ -42,7 +50,7 @@ public final class TransformerModel {
     }
 
     /// Runs `tokens` at the next positions of `cache` and returns logits: `[vocab]` for `.last`,
-    /// `[tokens.count * vocab]` for `.all`.
+    /// `[tokens.count * vocab]` for `.all`, `[(tokens.count - i) * vocab]` for `.from(i)`.
     public func forward(_ tokens: [Int32], cache: KVCache, logits selection: LogitsSelection = .last) throws -> [Float] {
         let c = configuration
         let n = tokens.count
@@ -61,11 +69,15 @@ public final class TransformerModel {
 
         for (l, layer) in weights.layers.enumerated() {
             attentionBlock(layer, index: l, n: n, cache: cache)
-            mlpBlock(layer, n: n)
+            mlpBlock(layer, index: l, n: n)
         }
         cache.count += n
 
-        let rows = selection == .all ? 0..<n : (n - 1)..<n
+        let rows: Range<Int> = switch selection {
+        case .last: (n - 1)..<n
+        case .all: 0..<n
+        case .from(let i): min(max(i, 0), n - 1)..<n
+        }
         let first = b.x + rows.lowerBound * c.hiddenSize
         qs_rmsnorm(first, first, weights.outputNorm, Int64(rows.count), Int64(c.hiddenSize), c.rmsNormEpsilon)
         var logits = [Float](repeating: 0, count: rows.count * c.vocabularySize)
@@ -84,6 +96,7 @@ public final class TransformerModel {
         let b = buffers
         let d = Int64(c.hiddenSize)
         qs_rmsnorm(b.h, b.x, layer.attentionNorm, Int64(n), d, c.rmsNormEpsilon)
+        observer?(.attentionInput, l, b.h, n)
         project(layer.wq, b.h, n: n, into: b.q)
         // K and V go straight into the cache rows of these positions.
         let k = cache.keys(layer: l) + cache.count * c.kvDim
@@ -102,17 +115,20 @@ public final class TransformerModel {
                                        head_dim: Int64(c.headDim), scale: 1 / Float(c.headDim).squareRoot())
         qs_attention(context.pool, b.attention, b.q, cache.keys(layer: l), cache.values(layer: l), b.positions,
                      Int64(n), shape, b.scores, Int64(b.scoresPerThread))
+        observer?(.attentionOutput, l, b.attention, n)
         project(layer.wo, b.attention, n: n, into: b.h)
         addInPlace(b.x, b.h, count: n * c.hiddenSize)
     }
 
-    private func mlpBlock(_ layer: DecoderLayerWeights, n: Int) {
+    private func mlpBlock(_ layer: DecoderLayerWeights, index l: Int, n: Int) {
         let c = configuration
         let b = buffers
         qs_rmsnorm(b.h, b.x, layer.ffnNorm, Int64(n), Int64(c.hiddenSize), c.rmsNormEpsilon)
+        observer?(.mlpInput, l, b.h, n)
         project(layer.gate, b.h, n: n, into: b.gate)
         project(layer.up, b.h, n: n, into: b.up)
         qs_silu_mul(b.gate, b.up, Int64(n * c.intermediateSize))
+        observer?(.downInput, l, b.gate, n)
         project(layer.down, b.gate, n: n, into: b.h)
         addInPlace(b.x, b.h, count: n * c.hiddenSize)
     }
@@ -129,6 +145,18 @@ public final class TransformerModel {
     private func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
         for i in 0..<count { x[i] += y[i] }
     }
+}
+
+/// Where in a layer an observer sees activations: the inputs of its linear layers.
+enum ActivationPoint: CaseIterable {
+    /// Normalised input of Q, K and V (hidden size).
+    case attentionInput
+    /// Attention output, input of O (Q dimension).
+    case attentionOutput
+    /// Normalised input of gate and up (hidden size).
+    case mlpInput
+    /// silu(gate) * up, input of down (intermediate size).
+    case downInput
 }
 
 public enum ModelError: Error, CustomStringConvertible, Equatable {

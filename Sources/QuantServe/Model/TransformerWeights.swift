@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 
 /// The weights of one decoder layer.
@@ -29,7 +30,8 @@ struct TransformerWeights: Sendable {
         return vectors + matrices
     }
 
-    init(file: GGUFFile, configuration c: ModelConfiguration, level: QuantLevel) throws {
+    /// `awq`: scales and clipping bounds from an AWQ search, applied as the weights are read (int4 only).
+    init(file: GGUFFile, configuration c: ModelConfiguration, level: QuantLevel, awq: AWQResult? = nil) throws {
         let loader = GGUFWeightLoader(file: file, level: level)
         // A tied embedding is also the output matrix, so it takes the output's format.
         embedding = try loader.matrix("token_embd.weight", rows: c.vocabularySize, cols: c.hiddenSize, isOutput: c.tiedOutput)
@@ -38,7 +40,7 @@ struct TransformerWeights: Sendable {
         // Layers load in parallel: dequantization is the bulk of start-up time.
         let results = LayerSlots(count: c.layerCount)
         DispatchQueue.concurrentPerform(iterations: c.layerCount) { i in
-            results.set(i, Result { try loader.layer(i, c) })
+            results.set(i, Result { try loader.layer(i, c, awq: awq?.layers[i]) })
         }
         layers = try results.values.map { try $0!.get() }
     }
@@ -78,32 +80,51 @@ struct GGUFWeightLoader: Sendable {
     }
 
     /// A `[rows, cols]` matrix (GGUF `ne = [cols, rows]`).
-    func matrix(_ name: String, rows: Int, cols: Int, isOutput: Bool = false) throws -> WeightMatrix {
+    /// A `[rows, cols]` matrix (GGUF `ne = [cols, rows]`), its columns multiplied by `columnScales` and its rows
+    /// divided by `rowDivisors` (AWQ's folded scales) before it is quantized, Q4 groups clipped to `clip`.
+    func matrix(_ name: String, rows: Int, cols: Int, isOutput: Bool = false, columnScales: [Float]? = nil,
+                rowDivisors: [Float]? = nil, clip: [Float]? = nil) throws -> WeightMatrix {
         let t = try tensor(name, [cols, rows])
         let rowBytes = cols / t.type.blockSize * t.type.blockBytes
         let base = file.data(of: t).baseAddress!
         let format = level.format(cols: cols, isOutput: isOutput)
-        return try WeightMatrix(rows: rows, cols: cols, format: format) { range, destination in
+        return try WeightMatrix(rows: rows, cols: cols, format: format, clip: format.kind == QS_FORMAT_Q4 ? clip : nil) { range, destination in
             try Dequantizer.dequantize(t.type, from: base + range.lowerBound * rowBytes, into: destination,
                                        count: range.count * cols)
+            for (i, r) in range.enumerated() {
+                let row = destination + i * cols
+                if let columnScales { for j in 0..<cols { row[j] *= columnScales[j] } }
+                if let rowDivisors { let inv = 1 / rowDivisors[r]; for j in 0..<cols { row[j] *= inv } }
+            }
         }
     }
 
-    func layer(_ i: Int, _ c: ModelConfiguration) throws -> DecoderLayerWeights {
+    func layer(_ i: Int, _ c: ModelConfiguration, awq: AWQLayer? = nil) throws -> DecoderLayerWeights {
         let p = "blk.\(i)."
+        func divided(_ v: [Float], by s: [Float]?) -> [Float] {
+            guard let s else { return v }
+            return zip(v, s).map { $0 / $1 }
+        }
+        var bv = c.hasQKVBias ? try vector(p + "attn_v.bias", count: c.kvDim) : try optionalVector(p + "attn_v.bias", count: c.kvDim)
+        bv = bv.map { divided($0, by: awq?.outputScales) }
         return DecoderLayerWeights(
-            attentionNorm: try vector(p + "attn_norm.weight", count: c.hiddenSize),
-            wq: try matrix(p + "attn_q.weight", rows: c.qDim, cols: c.hiddenSize),
-            wk: try matrix(p + "attn_k.weight", rows: c.kvDim, cols: c.hiddenSize),
-            wv: try matrix(p + "attn_v.weight", rows: c.kvDim, cols: c.hiddenSize),
-            wo: try matrix(p + "attn_output.weight", rows: c.hiddenSize, cols: c.qDim),
+            attentionNorm: divided(try vector(p + "attn_norm.weight", count: c.hiddenSize), by: awq?.attentionScales),
+            wq: try matrix(p + "attn_q.weight", rows: c.qDim, cols: c.hiddenSize, columnScales: awq?.attentionScales),
+            wk: try matrix(p + "attn_k.weight", rows: c.kvDim, cols: c.hiddenSize, columnScales: awq?.attentionScales),
+            wv: try matrix(p + "attn_v.weight", rows: c.kvDim, cols: c.hiddenSize, columnScales: awq?.attentionScales,
+                           rowDivisors: awq?.outputScales, clip: awq?.clips["v"]),
+            wo: try matrix(p + "attn_output.weight", rows: c.hiddenSize, cols: c.qDim, columnScales: awq?.outputScales,
+                           clip: awq?.clips["o"]),
             bq: c.hasQKVBias ? try vector(p + "attn_q.bias", count: c.qDim) : try optionalVector(p + "attn_q.bias", count: c.qDim),
             bk: c.hasQKVBias ? try vector(p + "attn_k.bias", count: c.kvDim) : try optionalVector(p + "attn_k.bias", count: c.kvDim),
-            bv: c.hasQKVBias ? try vector(p + "attn_v.bias", count: c.kvDim) : try optionalVector(p + "attn_v.bias", count: c.kvDim),
-            ffnNorm: try vector(p + "ffn_norm.weight", count: c.hiddenSize),
-            gate: try matrix(p + "ffn_gate.weight", rows: c.intermediateSize, cols: c.hiddenSize),
-            up: try matrix(p + "ffn_up.weight", rows: c.intermediateSize, cols: c.hiddenSize),
-            down: try matrix(p + "ffn_down.weight", rows: c.hiddenSize, cols: c.intermediateSize)
+            bv: bv,
+            ffnNorm: divided(try vector(p + "ffn_norm.weight", count: c.hiddenSize), by: awq?.mlpScales),
+            gate: try matrix(p + "ffn_gate.weight", rows: c.intermediateSize, cols: c.hiddenSize,
+                             columnScales: awq?.mlpScales, clip: awq?.clips["gate"]),
+            up: try matrix(p + "ffn_up.weight", rows: c.intermediateSize, cols: c.hiddenSize,
+                           columnScales: awq?.mlpScales, rowDivisors: awq?.downScales, clip: awq?.clips["up"]),
+            down: try matrix(p + "ffn_down.weight", rows: c.hiddenSize, cols: c.intermediateSize,
+                             columnScales: awq?.downScales, clip: awq?.clips["down"])
         )
     }
 }

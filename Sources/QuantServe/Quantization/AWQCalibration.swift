@@ -1,0 +1,62 @@
+import Foundation
+
+/// Runs the AWQ search for a model file, or reads its result from the cache.
+enum AWQCalibration {
+    /// Calibration tokens used: one 512-token window (the search's cost grows with it).
+    static let tokenCount = 512
+
+    /// The calibration text shipped with the package (prose and Python source, none of it in the held-out set).
+    static func defaultText() throws -> String {
+        guard let url = Bundle.module.url(forResource: "calibration", withExtension: "txt"),
+              let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw ModelFileError(path: "calibration.txt", "the bundled calibration text is missing")
+        }
+        return text
+    }
+
+    static var cacheDirectory: URL {
+        if let custom = ProcessInfo.processInfo.environment["QUANTSERVE_CACHE"], !custom.isEmpty {
+            return URL(fileURLWithPath: custom)
+        }
+        let base = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
+        return base.appendingPathComponent("quantserve")
+    }
+
+    /// The search result for `file`: from the cache when the key (source file identity and every setting) matches.
+    static func result(file: GGUFFile, tokenizer: any Tokenizer, calibrationText: String?,
+                       context: ComputeContext, log: (String) -> Void) throws -> AWQResult {
+        let text = try calibrationText ?? defaultText()
+        let tokens = Array(tokenizer.encode(text, addSpecial: true, parseSpecial: false).prefix(tokenCount))
+        guard tokens.count >= 64 else {
+            throw ModelFileError(path: file.path, "the calibration text gives \(tokens.count) tokens; AWQ needs at least 64")
+        }
+        let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
+        let identity = [
+            URL(fileURLWithPath: file.path).standardizedFileURL.path,
+            "\(attributes?[.size] ?? 0)", "\((attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)",
+            "tokens=\(tokens.map(String.init).joined(separator: ","))", "v\(AWQResult.formatVersion)",
+        ].joined(separator: "|")
+        let key = String(fnv1a(identity), radix: 16)
+        let url = cacheDirectory.appendingPathComponent("awq-\(key).json")
+        if let data = try? Data(contentsOf: url), let cached = try? JSONDecoder().decode(AWQResult.self, from: data),
+           cached.key == key {
+            return cached
+        }
+        log("awq: searching scales and clipping on \(tokens.count) calibration tokens (cached afterwards)")
+        let start = Date()
+        let fp32 = try TransformerModel(file: file, level: .f32, context: context)
+        let result = try AWQSearch(model: fp32).run(tokens: tokens, key: key)
+        log(String(format: "awq: search took %.1f s", Date().timeIntervalSince(start)))
+        try? FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
+        if let data = try? JSONEncoder().encode(result) { try? data.write(to: url, options: .atomic) }
+        return result
+    }
+
+    /// 64-bit FNV-1a: a stable file name for a cache key (the full key is checked inside the file too).
+    static func fnv1a(_ s: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return h
+    }
+}

@@ -1,0 +1,249 @@
+import CKernels
+import COpenBLAS
+import Foundation
+
+/// Activation-aware weight quantization (AWQ) for the int4 level: per-channel scales found by a grid search
+/// over α on calibration activations, then a per-group clipping search, both minimising output error.
+/// The facts are in shared/FORMATS.md; the search runs once per model and settings, then comes from the cache.
+struct AWQSearch {
+    let model: TransformerModel
+    /// Grid sizes as in AutoAWQ: α in {0, 1/20, ..., 19/20}; clip max × (1 - i/20) for i < 10.
+    let scaleGrid = 20
+    let clipGrid = 10
+    /// Tokens whose outputs score each α (the products dominate the search's time); the clipping search's
+    /// covariances use every calibration token.
+    let scaleSearchTokens = 256
+
+    /// Runs `tokens` through the (FP32) model and searches every layer.
+    func run(tokens: [Int32], key: String, progress: (Int) -> Void = { _ in }) throws -> AWQResult {
+        let captures = try capture(tokens: tokens)
+        var layers: [AWQLayer] = []
+        for l in 0..<model.configuration.layerCount {
+            layers.append(searchLayer(l, captures: captures[l], tokens: tokens.count))
+            progress(l)
+        }
+        return AWQResult(key: key, layers: layers)
+    }
+
+    /// The inputs of every linear layer over the calibration tokens: [layer][point] -> [tokens, width].
+    private func capture(tokens: [Int32]) throws -> [[ActivationPoint: [Float]]] {
+        var captures = Array(repeating: [ActivationPoint: [Float]](), count: model.configuration.layerCount)
+        model.observer = { point, layer, values, n in
+            captures[layer][point, default: []].append(contentsOf: UnsafeBufferPointer(start: values, count: n * self.width(point)))
+        }
+        defer { model.observer = nil }
+        let window = min(512, model.configuration.contextLength)
+        let cache = model.makeCache(capacity: window)
+        var start = 0
+        while start < tokens.count {
+            cache.reset()
+            _ = try model.forward(Array(tokens[start..<min(tokens.count, start + window)]), cache: cache)
+            start += window
+        }
+        return captures
+    }
+
+    private func width(_ point: ActivationPoint) -> Int {
+        let c = model.configuration
+        switch point {
+        case .attentionInput, .mlpInput: return c.hiddenSize
+        case .attentionOutput: return c.qDim
+        case .downInput: return c.intermediateSize
+        }
+    }
+
+    private func searchLayer(_ l: Int, captures: [ActivationPoint: [Float]], tokens n: Int) -> AWQLayer {
+        let c = model.configuration
+        let layer = model.weights.layers[l]
+        let wq = copy(layer.wq), wk = copy(layer.wk)
+        var wv = copy(layer.wv), wo = copy(layer.wo)
+        var gate = copy(layer.gate), up = copy(layer.up), down = copy(layer.down)
+        var xAttention = captures[.attentionInput]!, xOutput = captures[.attentionOutput]!
+        var xMLP = captures[.mlpInput]!, xDown = captures[.downInput]!
+
+        let attentionScales = bestScales(x: xAttention, n: n, weights: [wq, wk, wv])
+        let mlpScales = bestScales(x: xMLP, n: n, weights: [gate, up])
+        let downScales = bestScales(x: xDown, n: n, weights: [down])
+        let outputScales = c.qDim == c.kvDim ? bestScales(x: xOutput, n: n, weights: [wo]) : nil
+
+        // Apply them, as the loader will: weights' columns × s, inputs ÷ s, and the producer of a scaled input ÷ s.
+        // (Q and K are not clipped, as in AutoAWQ: attention scores are sensitive to it; so only V needs scaling here.)
+        wv.scaleColumns(by: attentionScales)
+        xAttention.scaleColumns(dividingBy: attentionScales)
+        gate.scaleColumns(by: mlpScales)
+        up.scaleColumns(by: mlpScales)
+        xMLP.scaleColumns(dividingBy: mlpScales)
+        down.scaleColumns(by: downScales)
+        up.scaleRows(dividingBy: downScales)
+        xDown.scaleColumns(dividingBy: downScales)
+        if let outputScales {
+            wo.scaleColumns(by: outputScales)
+            wv.scaleRows(dividingBy: outputScales)
+            xOutput.scaleColumns(dividingBy: outputScales)
+        }
+        let clips: [String: [Float]] = [
+            "v": bestClips(x: xAttention, n: n, w: wv), "o": bestClips(x: xOutput, n: n, w: wo),
+            "gate": bestClips(x: xMLP, n: n, w: gate), "up": bestClips(x: xMLP, n: n, w: up),
+            "down": bestClips(x: xDown, n: n, w: down),
+        ]
+        return AWQLayer(attentionScales: attentionScales, outputScales: outputScales, mlpScales: mlpScales,
+                        downScales: downScales, clips: clips)
+    }
+
+    private func copy(_ w: WeightMatrix) -> Matrix {
+        precondition(w.format.kind == QS_FORMAT_F32, "AWQ searches on FP32 weights")
+        return Matrix(rows: w.rows, cols: w.cols, values: Array(UnsafeBufferPointer(start: w.data.typed(Float.self), count: w.rows * w.cols)))
+    }
+
+    /// The α whose scales give the lowest output MSE after int4 quantization (identity included as a candidate,
+    /// so the result is never worse than round-to-nearest on the calibration data).
+    /// The int4 group size of a matrix with `cols` inputs: the loader's choice, so clips line up with its groups.
+    static func group(cols: Int) -> Int {
+        let format = QuantLevel.int4.format(cols: cols, isOutput: false)
+        return format.kind == QS_FORMAT_Q4 ? format.group : 32
+    }
+
+    private func bestScales(x: [Float], n: Int, weights: [Matrix]) -> [Float] {
+        let k = weights[0].cols
+        let group = AWQSearch.group(cols: k)
+        let w = Matrix(rows: weights.reduce(0) { $0 + $1.rows }, cols: k, values: weights.flatMap(\.values))
+        var xMean = [Float](repeating: 0, count: k)
+        for t in 0..<n { for j in 0..<k { xMean[j] += abs(x[t * k + j]) } }
+        for j in 0..<k { xMean[j] /= Float(n) }
+        // Per-channel mean of |w| normalised by its group's max, as AutoAWQ's w_mean.
+        var wMean = [Float](repeating: 0, count: k)
+        for r in 0..<w.rows {
+            for g in 0..<(k / group) {
+                let base = r * k + g * group
+                var m: Float = 1e-12
+                for j in 0..<group { m = max(m, abs(w.values[base + j])) }
+                for j in 0..<group { wMean[g * group + j] += abs(w.values[base + j]) / m }
+            }
+        }
+        for j in 0..<k { wMean[j] /= Float(w.rows) }
+
+        // Channel statistics above use every token; the α losses a leading subset.
+        let n = min(n, scaleSearchTokens)
+        let reference = w.product(x, n: n)
+        var scratch = SearchScratch(weights: w.values.count, outputs: reference.count)
+        var best = [Float](repeating: 1, count: k)
+        var bestLoss = loss(scales: nil, w: w, x: x, n: n, reference: reference, scratch: &scratch)
+        for i in 0..<scaleGrid {
+            let alpha = Float(i) / Float(scaleGrid)
+            var s = (0..<k).map { j in max(pow(xMean[j], alpha) / (pow(wMean[j], 1 - alpha) + 1e-4), 1e-4) }
+            let norm = (s.max()! * s.min()!).squareRoot()
+            for j in 0..<k { s[j] /= norm }
+            let l = loss(scales: s, w: w, x: x, n: n, reference: reference, scratch: &scratch)
+            if l < bestLoss { bestLoss = l; best = s }
+        }
+        return best
+    }
+
+    /// Buffers reused across the candidates of one search.
+    private struct SearchScratch {
+        var quantized: [Float]
+        var output: [Float]
+        init(weights: Int, outputs: Int) {
+            quantized = [Float](repeating: 0, count: weights)
+            output = [Float](repeating: 0, count: outputs)
+        }
+    }
+
+    /// Output MSE of Q(W·diag(s))·diag(1/s) against the FP32 product (s nil: plain round-to-nearest).
+    private func loss(scales s: [Float]?, w: Matrix, x: [Float], n: Int, reference: [Float],
+                      scratch: inout SearchScratch) -> Double {
+        let group = AWQSearch.group(cols: w.cols)
+        scratch.quantized.withUnsafeMutableBufferPointer { q in
+            qs_fake_quantize_q4(model.context.pool, q.baseAddress, w.values, s, Int64(w.rows), Int64(w.cols), Int64(group), nil)
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(w.rows), Int32(w.cols), 1, x, Int32(w.cols),
+                    scratch.quantized, Int32(w.cols), 0, &scratch.output, Int32(w.rows))
+        return qs_squared_error(scratch.output, reference, Int64(reference.count)) / Double(reference.count)
+    }
+
+    /// Per (row, group): the clipping bound max|w|·(1 - i/20), i < 10, with the lowest output error, measured
+    /// through each group's input covariance C_g = X_gᵀX_g: error = d C_g dᵀ with d the row's quantization error.
+    private func bestClips(x: [Float], n: Int, w: Matrix) -> [Float] {
+        let k = w.cols, group = AWQSearch.group(cols: k), groups = k / group
+        // Input covariance of each group of channels.
+        var covariance = [[Float]](repeating: [Float](repeating: 0, count: group * group), count: groups)
+        var xg = [Float](repeating: 0, count: n * group)
+        for g in 0..<groups {
+            for t in 0..<n { for j in 0..<group { xg[t * group + j] = x[t * k + g * group + j] } }
+            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(group), Int32(n), 1, xg, Int32(group), 0,
+                        &covariance[g], Int32(group))
+            for i in 0..<group { for j in 0..<i { covariance[g][i * group + j] = covariance[g][j * group + i] } }
+        }
+        var maxAbs = [Float](repeating: 0, count: w.rows * groups)
+        for r in 0..<w.rows {
+            for g in 0..<groups {
+                var m: Float = 0
+                for j in 0..<group { m = max(m, abs(w.values[r * k + g * group + j])) }
+                maxAbs[r * groups + g] = m
+            }
+        }
+        var best = maxAbs
+        var bestError = [Float](repeating: .infinity, count: w.rows * groups)
+        var clip = maxAbs
+        var quantized = [Float](repeating: 0, count: w.values.count)
+        var difference = [Float](repeating: 0, count: w.rows * group)
+        var weighted = [Float](repeating: 0, count: w.rows * group)
+        for i in 0..<clipGrid {
+            let factor = 1 - Float(i) / 20
+            for j in clip.indices { clip[j] = maxAbs[j] * factor }
+            quantized.withUnsafeMutableBufferPointer { q in
+                qs_fake_quantize_q4(model.context.pool, q.baseAddress, w.values, nil, Int64(w.rows), Int64(k), Int64(group), clip)
+            }
+            for g in 0..<groups {
+                for r in 0..<w.rows {
+                    for j in 0..<group { difference[r * group + j] = quantized[r * k + g * group + j] - w.values[r * k + g * group + j] }
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(w.rows), Int32(group), Int32(group), 1,
+                            difference, Int32(group), covariance[g], Int32(group), 0, &weighted, Int32(group))
+                for r in 0..<w.rows {
+                    var e: Float = 0
+                    for j in 0..<group { e += weighted[r * group + j] * difference[r * group + j] }
+                    if e < bestError[r * groups + g] {
+                        bestError[r * groups + g] = e
+                        best[r * groups + g] = clip[r * groups + g]
+                    }
+                }
+            }
+        }
+        return best
+    }
+
+}
+
+/// A plain row-major FP32 matrix for the search's arithmetic.
+struct Matrix {
+    let rows: Int
+    let cols: Int
+    var values: [Float]
+
+    /// x [n, cols] @ selfᵀ -> [n, rows]
+    func product(_ x: [Float], n: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: n * rows)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(rows), Int32(cols), 1, x, Int32(cols),
+                    values, Int32(cols), 0, &out, Int32(rows))
+        return out
+    }
+
+    mutating func scaleColumns(by s: [Float]) { values.scaleColumns(by: s) }
+    mutating func scaleColumns(dividingBy s: [Float]) { values.scaleColumns(dividingBy: s) }
+    mutating func scaleRows(dividingBy s: [Float]) {
+        for r in 0..<rows { let inv = 1 / s[r]; for j in 0..<cols { values[r * cols + j] *= inv } }
+    }
+}
+
+extension [Float] {
+    /// Treats the array as rows of `s.count` and multiplies column j by s[j].
+    mutating func scaleColumns(by s: [Float]) {
+        let k = s.count
+        withUnsafeMutableBufferPointer { v in
+            for r in 0..<(v.count / k) { for j in 0..<k { v[r * k + j] *= s[j] } }
+        }
+    }
+
+    mutating func scaleColumns(dividingBy s: [Float]) { scaleColumns(by: s.map { 1 / $0 }) }
+}

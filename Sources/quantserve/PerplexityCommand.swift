@@ -1,0 +1,53 @@
+import Foundation
+import QuantServe
+
+struct PerplexityCommand: Command {
+    static let name = "perplexity"
+    static let summary = "perplexity of a text by llama.cpp's method, optionally against another level"
+    static let options = [
+        OptionSpec(name: "model", valueName: "PATH", help: "GGUF model file"),
+        OptionSpec(name: "quant", valueName: "LEVEL", help: "quantization level (default \(QuantLevel.default.rawValue))"),
+        OptionSpec(name: "file", valueName: "TEXT", help: "text file to score"),
+        OptionSpec(name: "ctx-size", valueName: "N", help: "tokens per chunk (default 512)"),
+        OptionSpec(name: "chunks", valueName: "N", help: "score at most N chunks (default: all)"),
+        OptionSpec(name: "compare", valueName: "LEVEL", help: "also run LEVEL and report ppl_base, kld_mean, same_top1"),
+        OptionSpec(name: "threads", valueName: "N", help: "compute threads (default: all cores)"),
+    ]
+
+    static func run(_ arguments: ParsedArguments) throws {
+        let path = try arguments.required("model")
+        let level = try parseLevel(arguments.string("quant"))
+        let textPath = try arguments.required("file")
+        let contextSize = try arguments.int("ctx-size", range: 8...(1 << 20)) ?? 512
+        let maxChunks = try arguments.int("chunks", range: 1...1_000_000)
+        let compare = try arguments.string("compare").map { try parseLevel($0) }
+        let threads = try arguments.int("threads", range: 1...1024) ?? ComputeContext.defaultThreadCount
+        guard let data = FileManager.default.contents(atPath: textPath) else {
+            throw UsageError("cannot read '\(textPath)'")
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw UsageError("'\(textPath)' is not UTF-8 text") }
+
+        let context = ComputeContext(threads: threads)
+        let loaded = try ModelLoader.load(path: path, level: level, context: context)
+        let base = try compare.map { try TransformerModel(file: loaded.file, level: $0, context: context) }
+        let tokenizer = loaded.tokenizer
+        let tokens = tokenizer.encode(text, addSpecial: false, parseSpecial: false)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let r = try Perplexity.evaluate(model: loaded.model, base: base, tokens: tokens,
+                                        bos: tokenizer.addsBOS ? tokenizer.bosTokenID : nil,
+                                        contextSize: contextSize, maxChunks: maxChunks)
+        var object: [String: Any] = [
+            "ppl": r.perplexity, "quant": level.rawValue, "ctx_size": contextSize, "chunks": r.chunks,
+            "scored_tokens": r.scoredTokens,
+            "seconds": Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
+        ]
+        if let compare {
+            object["compare"] = compare.rawValue
+            object["ppl_base"] = r.basePerplexity
+            object["kld_mean"] = r.klDivergenceMean
+            object["same_top1"] = r.sameTop1
+        }
+        let json = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        print(String(decoding: json, as: UTF8.self))
+    }
+}
