@@ -3,6 +3,7 @@
 #include "CKernels.h"
 #include <immintrin.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -98,5 +99,10 @@ void qs_pool_run(qs_pool *pool, qs_task_fn task, void *ctx) {
     atomic_store(&pool->pending, pool->size - 1);
     publish(pool);
     task(ctx, 0, pool->size);
-    while (atomic_load(&pool->pending) > 0) _mm_pause();
+    // Spin briefly for the others, then yield: on a busy machine a worker may be preempted, and spinning
+    // would only keep it off the core.
+    for (int spins = 0; atomic_load(&pool->pending) > 0; spins++) {
+        if (spins < 4000) _mm_pause();
+        else sched_yield();
+    }
 }

@@ -114,27 +114,6 @@ static void qmatmul_scalar(float *out, int64_t ldo, const qs_matrix *w, const qu
 
 AVX2 static inline float half_f16c(uint16_t h) { return _cvtsh_ss(h); }
 
-// 32 weights of block b of row r as int8 in a register.
-AVX2 ALWAYS_INLINE __m256i load_weights32(const qs_matrix *w, int64_t r, int64_t b, __m256i nf4_table) {
-    const int64_t cols = w->cols;
-    if (w->format == QS_FORMAT_Q8) return _mm256_loadu_si256((const __m256i *)((const int8_t *)w->data + r * cols + b * 32));
-    __m128i packed = _mm_loadu_si128((const __m128i *)((const uint8_t *)w->data + (r * cols + b * 32) / 2));
-    __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-    __m256i codes = _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-    return w->format == QS_FORMAT_NF4 ? _mm256_shuffle_epi8(nf4_table, codes) : codes;
-}
-
-// Signed int8 x int8 dot of 32 pairs as 8 int32 lanes (|w| <= 127, so pair sums stay within int16).
-AVX2 ALWAYS_INLINE __m256i dot_i8(__m256i w, __m256i x) {
-    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
-
-// Unsigned 4-bit codes (0..15) x int8.
-AVX2 ALWAYS_INLINE __m256i dot_u4(__m256i w, __m256i x) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
-}
-
 AVX2 ALWAYS_INLINE float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -142,36 +121,80 @@ AVX2 ALWAYS_INLINE float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-AVX2 static void qmatmul_avx2(float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a, int64_t n,
-                              int64_t r0, int64_t r1) {
+// One weight row against up to four activation rows: each 32-value block of weights is unpacked once and used
+// for every activation row. Per activation row the reduction order is the same whatever `count` is (even blocks
+// into acc[0], odd into acc[1]), so results never depend on how rows are grouped.
+AVX2 ALWAYS_INLINE void qrow_avx2(float *out, int64_t ldo, qs_format format, const uint8_t *wrow, const float *ws,
+                                  const float *zsb, const quantized_activations *a, int64_t cols, int64_t i0,
+                                  int count, int64_t r, __m256i nf4_table) {
+    const int64_t blocks = cols / 32;
+    __m256 acc[4][2];
+    for (int k = 0; k < 4; k++) acc[k][0] = acc[k][1] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < blocks; b++) {
+        __m256i wv;
+        if (format == QS_FORMAT_Q8) {
+            wv = _mm256_loadu_si256((const __m256i *)(wrow + b * 32));
+        } else {
+            __m128i packed = _mm_loadu_si128((const __m128i *)(wrow + b * 16));
+            __m256i codes = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
+            wv = format == QS_FORMAT_NF4 ? _mm256_shuffle_epi8(nf4_table, codes) : codes;
+        }
+        // For the signed formats, |w| and the sign moved onto x once per block.
+        __m256i wabs = format == QS_FORMAT_Q4 ? wv : _mm256_sign_epi8(wv, wv);
+        for (int k = 0; k < count; k++) {
+            int64_t i = i0 + k;
+            __m256i xv = _mm256_loadu_si256((const __m256i *)(a->q + i * cols + b * 32));
+            if (format != QS_FORMAT_Q4) xv = _mm256_sign_epi8(xv, wv);
+            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, xv), _mm256_set1_epi16(1));
+            __m256 scale = _mm256_set1_ps(ws[b] * a->d[i * blocks + b]);
+            acc[k][b & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[k][b & 1]);
+        }
+    }
+    for (int k = 0; k < count; k++) {
+        int64_t i = i0 + k;
+        float sum = hsum(_mm256_add_ps(acc[k][0], acc[k][1]));
+        if (format == QS_FORMAT_Q4) {
+            // Zero points: sum over blocks of s * z * (d * sum of the block's quantized x), in block order.
+            float zero = 0;
+            for (int64_t b = 0; b < blocks; b++) zero += zsb[b] * a->s[i * blocks + b];
+            sum -= zero;
+        }
+        out[i * ldo + r] = sum;
+    }
+}
+
+AVX2 ALWAYS_INLINE void qmatmul_avx2_format(float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a,
+                                     int64_t n, int64_t r0, int64_t r1, qs_format format) {
     const int64_t cols = w->cols, blocks = cols / 32;
     const __m256i nf4_table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)NF4_I8));
-    const int is_q4 = w->format == QS_FORMAT_Q4;
+    float ws[blocks], zsb[format == QS_FORMAT_Q4 ? blocks : 1];
+    const int64_t bytes_per_row = format == QS_FORMAT_Q8 ? cols : cols / 2;
     for (int64_t r = r0; r < r1; r++) {
-        for (int64_t i = 0; i < n; i++) {
-            const int8_t *xq = a->q + i * cols;
-            const float *dx = a->d + i * blocks;
-            __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-            int64_t b = 0;
-            for (; b + 2 <= blocks; b += 2) {
-                __m256i w0 = load_weights32(w, r, b, nf4_table), w1 = load_weights32(w, r, b + 1, nf4_table);
-                __m256i x0 = _mm256_loadu_si256((const __m256i *)(xq + b * 32));
-                __m256i x1 = _mm256_loadu_si256((const __m256i *)(xq + b * 32 + 32));
-                __m256i p0 = is_q4 ? dot_u4(w0, x0) : dot_i8(w0, x0);
-                __m256i p1 = is_q4 ? dot_u4(w1, x1) : dot_i8(w1, x1);
-                acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(block_scale(w, r, b, half_f16c) * dx[b]), acc0);
-                acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(block_scale(w, r, b + 1, half_f16c) * dx[b + 1]), acc1);
+        // The row's scales as floats, one per 32-value block, computed once for all activation rows.
+        if (format == QS_FORMAT_Q4) {
+            const int64_t per = w->group / 32, groups = cols / w->group;
+            const uint16_t *s = (const uint16_t *)w->scales + r * groups;
+            const uint8_t *z = w->zeros + r * groups;
+            for (int64_t g = 0; g < groups; g++) {
+                float sg = _cvtsh_ss(s[g]);
+                for (int64_t j = 0; j < per; j++) { ws[g * per + j] = sg; zsb[g * per + j] = sg * (float)z[g]; }
             }
-            for (; b < blocks; b++) {
-                __m256i w0 = load_weights32(w, r, b, nf4_table);
-                __m256i x0 = _mm256_loadu_si256((const __m256i *)(xq + b * 32));
-                __m256i p0 = is_q4 ? dot_u4(w0, x0) : dot_i8(w0, x0);
-                acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(block_scale(w, r, b, half_f16c) * dx[b]), acc0);
-            }
-            float sum = hsum(_mm256_add_ps(acc0, acc1));
-            if (is_q4) sum -= q4_zero_term(w, a, r, i, half_f16c);
-            out[i * ldo + r] = sum;
+        } else {
+            for (int64_t b = 0; b < blocks; b++) ws[b] = block_scale(w, r, b, half_f16c);
         }
+        const uint8_t *wrow = (const uint8_t *)w->data + r * bytes_per_row;
+        int64_t i = 0;
+        for (; i + 4 <= n; i += 4) qrow_avx2(out, ldo, format, wrow, ws, zsb, a, cols, i, 4, r, nf4_table);
+        for (; i < n; i++) qrow_avx2(out, ldo, format, wrow, ws, zsb, a, cols, i, 1, r, nf4_table);
+    }
+}
+
+AVX2 static void qmatmul_avx2(float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a, int64_t n,
+                              int64_t r0, int64_t r1) {
+    switch (w->format) {
+    case QS_FORMAT_Q8: qmatmul_avx2_format(out, ldo, w, a, n, r0, r1, QS_FORMAT_Q8); break;
+    case QS_FORMAT_Q4: qmatmul_avx2_format(out, ldo, w, a, n, r0, r1, QS_FORMAT_Q4); break;
+    default: qmatmul_avx2_format(out, ldo, w, a, n, r0, r1, QS_FORMAT_NF4); break;
     }
 }
 

@@ -15,6 +15,7 @@ struct GenerateCommand: Command {
         OptionSpec(name: "quant", valueName: "LEVEL", help: "weights in memory: \(QuantLevel.allCases.map(\.rawValue).joined(separator: ", ")) (default \(QuantLevel.default.rawValue))"),
         OptionSpec(name: "threads", valueName: "N", help: "compute threads (default: all cores)"),
         OptionSpec(name: "ctx-size", valueName: "N", help: "context size in tokens (default: the model's, at most 4096)"),
+        OptionSpec(name: "calibration", valueName: "FILE", help: "calibration text for int4's AWQ search (default: bundled)"),
         OptionSpec(name: "chat", valueName: nil, help: "wrap the prompt as a user message in the model's chat template"),
     ]
 
@@ -36,7 +37,7 @@ struct GenerateCommand: Command {
         let contextSize = try arguments.int("ctx-size", range: 1...(1 << 24)) ?? 4096
 
         let context = ComputeContext(threads: threads)
-        let loaded = try ModelLoader.load(path: path, level: level, context: context)
+        let loaded = try ModelLoader.load(path: path, level: level, context: context, calibrationText: try calibrationText(arguments), log: logToStderr)
         let tokenizer = loaded.tokenizer
         let promptTokens: [Int32]
         if arguments.flag("chat") {
@@ -75,4 +76,13 @@ func parseLevel(_ raw: String?) throws -> QuantLevel {
     } catch {
         throw UsageError("'--quant': \(error)")
     }
+}
+
+/// The text of `--calibration FILE`, if given.
+func calibrationText(_ arguments: ParsedArguments) throws -> String? {
+    guard let path = arguments.string("calibration") else { return nil }
+    guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        throw UsageError("cannot read calibration text '\(path)'")
+    }
+    return text
 }

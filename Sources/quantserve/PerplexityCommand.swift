@@ -11,6 +11,7 @@ struct PerplexityCommand: Command {
         OptionSpec(name: "ctx-size", valueName: "N", help: "tokens per chunk (default 512)"),
         OptionSpec(name: "chunks", valueName: "N", help: "score at most N chunks (default: all)"),
         OptionSpec(name: "compare", valueName: "LEVEL", help: "also run LEVEL and report ppl_base, kld_mean, same_top1"),
+        OptionSpec(name: "calibration", valueName: "FILE", help: "calibration text for int4's AWQ search (default: bundled)"),
         OptionSpec(name: "threads", valueName: "N", help: "compute threads (default: all cores)"),
     ]
 
@@ -28,10 +29,14 @@ struct PerplexityCommand: Command {
         guard let text = String(data: data, encoding: .utf8) else { throw UsageError("'\(textPath)' is not UTF-8 text") }
 
         let context = ComputeContext(threads: threads)
-        let loaded = try ModelLoader.load(path: path, level: level, context: context)
-        let base = try compare.map { try TransformerModel(file: loaded.file, level: $0, context: context) }
+        let loaded = try ModelLoader.load(path: path, level: level, context: context, calibrationText: try calibrationText(arguments), log: logToStderr)
+        let base = try compare.map {
+            try TransformerModel(file: loaded.file, level: $0, context: context,
+                                 calibrationText: try calibrationText(arguments), log: logToStderr)
+        }
         let tokenizer = loaded.tokenizer
-        let tokens = tokenizer.encode(text, addSpecial: false, parseSpecial: false)
+        // As llama.cpp: the whole text tokenized with BOS (where the model adds one), then cut into chunks.
+        let tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
         let start = DispatchTime.now().uptimeNanoseconds
         let r = try Perplexity.evaluate(model: loaded.model, base: base, tokens: tokens,
                                         bos: tokenizer.addsBOS ? tokenizer.bosTokenID : nil,

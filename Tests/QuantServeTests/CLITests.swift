@@ -47,7 +47,7 @@ final class CLITests: XCTestCase {
     }
 
     func testHelpOnEveryCommand() throws {
-        for command in ["generate", "tokenize", "inspect"] {
+        for command in ["generate", "tokenize", "inspect", "perplexity", "bench"] {
             let r = try run([command, "--help"])
             XCTAssertEqual(r.status, 0)
             XCTAssertTrue(r.stdout.contains("usage: quantserve \(command)"), r.stdout)
@@ -68,7 +68,14 @@ final class CLITests: XCTestCase {
         try assertFails(["generate", "--model", model, "--prompt", "a", "--max-tokens", "-3"], "'--max-tokens' must be an integer")
         try assertFails(["generate", "--model", model, "--prompt", "a", "--temperature", "nan"], "'--temperature' must be a number")
         try assertFails(["generate", "--model", model, "--prompt", "a", "--top-p", "0"], "top-p must be in (0, 1]")
-        try assertFails(["generate", "--model", model, "--prompt", "a", "--quant", "int3"], "'--quant' must be one of f32, fp16")
+        try assertFails(["generate", "--model", model, "--prompt", "a", "--quant", "int3"],
+                        "unknown quantization level 'int3' (known: f32, fp16, int8, int4, int4-rtn, nf4)")
+        try assertFails(["generate", "--model", model, "--prompt", "a", "--quant", "int4", "--calibration", "/nonexistent.txt"],
+                        "cannot read calibration text '/nonexistent.txt'")
+        try assertFails(["perplexity", "--model", model, "--file", "/nonexistent.txt"], "cannot read '/nonexistent.txt'")
+        try assertFails(["perplexity", "--model", model, "--file", try Fixtures.path("tiny-qwen2.json"), "--ctx-size", "4"],
+                        "'--ctx-size' must be an integer in 8...")
+        try assertFails(["bench", "--model", model, "--quant", "fp16,bogus"], "unknown quantization level 'bogus'")
         try assertFails(["generate", "--model", model, "--prompt", "a", "--seed", "x"], "'--seed' must be a non-negative integer")
         try assertFails(["generate", "--model", model, "--prompt", "", "--temperature", "0"], "the prompt is empty")
     }
@@ -109,6 +116,34 @@ final class CLITests: XCTestCase {
         for field in ["load:", "prefill:", "tok/s", "decode: 3 tokens"] {
             XCTAssertTrue(r.stderr.contains(field), "stderr lacks \(field): \(r.stderr)")
         }
+    }
+
+    func testPerplexityPrintsOneJSONObject() throws {
+        let heldOut = Fixtures.repositoryRoot.appendingPathComponent("Benchmarks/data/heldout.txt").path
+        let r = try run(["perplexity", "--model", Fixtures.path("tiny-llama.gguf"), "--quant", "int8", "--compare", "f32",
+                         "--file", heldOut, "--ctx-size", "64", "--chunks", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        for key in ["ppl", "ppl_base", "kld_mean", "same_top1"] { XCTAssertNotNil(object[key] as? Double, key) }
+        XCTAssertEqual(object["chunks"] as? Int, 2)
+        let same = try XCTUnwrap(object["same_top1"] as? Double)
+        XCTAssertTrue((0...1).contains(same))
+    }
+
+    func testBenchPrintsARowPerLevel() throws {
+        let r = try run(["bench", "--model", Fixtures.path("tiny-qwen2.gguf"), "--quant", "fp16,int8,nf4", "--json",
+                         "--prompt-tokens", "16", "--decode-tokens", "4"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let rows = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(rows.map { $0["quant"] as? String }, ["fp16", "int8", "nf4"])
+        for row in rows {
+            for key in ["weights_bytes", "load_s", "prefill_tok_s", "decode_tok_s"] {
+                XCTAssertNotNil(row[key] as? Double ?? (row[key] as? Int).map(Double.init), key)
+            }
+        }
+        let table = try run(["bench", "--model", Fixtures.path("tiny-qwen2.gguf"), "--quant", "int8",
+                             "--prompt-tokens", "16", "--decode-tokens", "4"])
+        XCTAssertTrue(table.stdout.contains("| int8 |"), table.stdout)
     }
 
     func testInspectDescribesTheModel() throws {

@@ -29,12 +29,8 @@ public enum ModelLoader {
                             log: (String) -> Void = { _ in }) throws -> LoadedModel {
         let start = DispatchTime.now()
         let (file, tokenizer) = try tokenizer(path: path)
-        var awq: AWQResult?
-        if level == .int4 {
-            awq = try AWQCalibration.result(file: file, tokenizer: tokenizer, calibrationText: calibrationText,
-                                            context: context, log: log)
-        }
-        let model = try TransformerModel(file: file, level: level, awq: awq, context: context)
+        let model = try TransformerModel(file: file, level: level, context: context, calibrationText: calibrationText,
+                                         log: log)
         guard tokenizer.vocabularySize <= model.configuration.vocabularySize else {
             throw file.error("the tokenizer has \(tokenizer.vocabularySize) tokens but the embedding only \(model.configuration.vocabularySize)")
         }

@@ -21,8 +21,16 @@ public final class TransformerModel {
     /// Sees the inputs of the linear layers as they are computed (calibration for AWQ); nil in normal runs.
     var observer: ((ActivationPoint, _ layer: Int, _ values: UnsafePointer<Float>, _ tokens: Int) -> Void)?
 
-    public convenience init(file: GGUFFile, level: QuantLevel, context: ComputeContext) throws {
-        try self.init(file: file, level: level, awq: nil, context: context)
+    /// A model at `level`; for `int4` the AWQ search result comes from the cache or is computed first.
+    public convenience init(file: GGUFFile, level: QuantLevel, context: ComputeContext, calibrationText: String? = nil,
+                            log: (String) -> Void = { _ in }) throws {
+        var awq: AWQResult?
+        if level == .int4 {
+            let tokenizer = try makeTokenizer(vocabulary: try file.tokenizerVocabulary())
+            awq = try AWQCalibration.result(file: file, tokenizer: tokenizer, calibrationText: calibrationText,
+                                            context: context, log: log)
+        }
+        try self.init(file: file, level: level, awq: awq, context: context)
     }
 
     init(file: GGUFFile, level: QuantLevel, awq: AWQResult?, context: ComputeContext) throws {

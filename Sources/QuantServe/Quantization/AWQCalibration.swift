@@ -43,7 +43,7 @@ enum AWQCalibration {
            cached.key == key {
             return cached
         }
-        log("awq: searching scales and clipping on \(tokens.count) calibration tokens (cached afterwards)")
+        log("awq: searching scales and clipping on \(tokens.count) calibration tokens (cached in \(url.path))")
         let start = Date()
         let fp32 = try TransformerModel(file: file, level: .f32, context: context)
         let result = try AWQSearch(model: fp32).run(tokens: tokens, key: key)

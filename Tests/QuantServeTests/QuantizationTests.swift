@@ -1,0 +1,120 @@
+import CKernels
+import Foundation
+import XCTest
+@testable import QuantServe
+
+/// Quantization levels end to end: memory, quality against references, perplexity against llama.cpp, AWQ.
+final class QuantizationTests: XCTestCase {
+    var heldOutText: String {
+        get throws { try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("Benchmarks/data/heldout.txt"), encoding: .utf8) }
+    }
+
+    struct PerplexityReference: Decodable {
+        struct Case: Decodable { let model: String; let ctx_size: Int; let chunks: Int; let ppl: Double }
+        let cases: [Case]
+    }
+
+    /// Our perplexity, by llama.cpp's method, within 1% of llama-perplexity's on held-out text.
+    func testTinyModelPerplexityMatchesLlamaCpp() throws {
+        let reference: PerplexityReference = try Fixtures.json("perplexity-references.json")
+        let context = ComputeContext(threads: 2)
+        for c in reference.cases {
+            for level in [QuantLevel.f32, .fp16] {
+                let loaded = try ModelLoader.load(path: try Fixtures.path(c.model), level: level, context: context)
+                let tokens = loaded.tokenizer.encode(try heldOutText, addSpecial: true, parseSpecial: false)
+                let bos = loaded.tokenizer.addsBOS ? loaded.tokenizer.bosTokenID : nil
+                let r = try Perplexity.evaluate(model: loaded.model, tokens: tokens, bos: bos, contextSize: c.ctx_size,
+                                                maxChunks: c.chunks)
+                XCTAssertEqual(r.chunks, c.chunks)
+                XCTAssertEqual(r.perplexity, c.ppl, accuracy: c.ppl * 0.01, "\(c.model) at \(level.rawValue)")
+            }
+        }
+    }
+
+    func testPerplexityRejectsTooShortTextsAndBadContext() throws {
+        let context = ComputeContext(threads: 1)
+        let loaded = try ModelLoader.load(path: try Fixtures.path("tiny-llama.gguf"), level: .f32, context: context)
+        XCTAssertThrowsError(try Perplexity.evaluate(model: loaded.model, tokens: [1, 2, 3], bos: nil, contextSize: 128)) {
+            XCTAssertEqual($0 as? PerplexityError, .tooFewTokens(have: 3, need: 128))
+        }
+        XCTAssertThrowsError(try Perplexity.evaluate(model: loaded.model, tokens: [1, 2, 3], bos: nil, contextSize: 4)) {
+            XCTAssertEqual($0 as? PerplexityError, .invalidContextSize(4))
+        }
+    }
+
+    /// Resident weights against fp16: the ceilings, on the real model's shapes.
+    func testResidentWeightRatios() throws {
+        let (file, _) = try ModelLoader.tokenizer(path: try Fixtures.defaultModelPath())
+        let c = try Architecture.qwen2.configuration(file)
+        let fp16 = Double(c.weightBytes(at: .fp16))
+        XCTAssertLessThanOrEqual(Double(c.weightBytes(at: .int8)) / fp16, 0.56)
+        XCTAssertLessThanOrEqual(Double(c.weightBytes(at: .int4)) / fp16, 0.36)
+        XCTAssertLessThanOrEqual(Double(c.weightBytes(at: .int4RTN)) / fp16, 0.36)
+        XCTAssertLessThanOrEqual(Double(c.weightBytes(at: .nf4)) / fp16, 0.38)
+    }
+
+    /// Every level loads and runs the tiny models; logits stay close to llama.cpp's FP32 ones, and the resident
+    /// bytes are what `weightBytes(at:)` predicts.
+    func testEveryLevelTracksTheReferenceLogits() throws {
+        let cacheDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("qs-awq-\(UUID())")
+        setenv("QUANTSERVE_CACHE", cacheDirectory.path, 1)
+        defer { unsetenv("QUANTSERVE_CACHE"); try? FileManager.default.removeItem(at: cacheDirectory) }
+        let context = ComputeContext(threads: 2)
+        for name in ["tiny-llama", "tiny-qwen2"] {
+            let reference: ModelReference = try Fixtures.json("\(name).json")
+            let g = reference.generate[0]
+            let expected = try XCTUnwrap(g.logits?.last)
+            for level in QuantLevel.allCases {
+                let loaded = try ModelLoader.load(path: try Fixtures.path("\(name).gguf"), level: level, context: context)
+                XCTAssertEqual(loaded.model.weightBytes, loaded.model.configuration.weightBytes(at: level), "\(name) \(level)")
+                let logits = try loaded.model.forward(g.prompt_ids, cache: loaded.model.makeCache(capacity: 64))
+                let dot = zip(logits, expected).reduce(0) { $0 + Double($1.0 * $1.1) }
+                let norms = sqrt(logits.reduce(0) { $0 + Double($1 * $1) } * expected.reduce(0) { $0 + Double($1 * $1) })
+                // 4-bit levels on random Gaussian weights (no outlier structure for AWQ to use) stay near 0.92-0.97;
+                // a broken kernel or layout lands near 0. Quality proper is measured on the real model.
+                let bound = level == .f32 || level == .fp16 ? 0.9999 : level == .int8 ? 0.999 : 0.9
+                XCTAssertGreaterThan(dot / norms, bound, "\(name) at \(level.rawValue): logits cosine")
+            }
+        }
+    }
+
+    /// The AWQ search runs once; a second load reads the same result from the cache.
+    func testAWQResultIsCachedByFileAndSettings() throws {
+        let cacheDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("qs-awq-\(UUID())")
+        setenv("QUANTSERVE_CACHE", cacheDirectory.path, 1)
+        defer { unsetenv("QUANTSERVE_CACHE"); try? FileManager.default.removeItem(at: cacheDirectory) }
+        let context = ComputeContext(threads: 2)
+        let (file, tokenizer) = try ModelLoader.tokenizer(path: try Fixtures.path("tiny-qwen2.gguf"))
+        var searches = 0
+        let first = try AWQCalibration.result(file: file, tokenizer: tokenizer, calibrationText: nil, context: context) { _ in searches += 1 }
+        let second = try AWQCalibration.result(file: file, tokenizer: tokenizer, calibrationText: nil, context: context) { _ in searches += 1 }
+        XCTAssertEqual(first, second)
+        XCTAssertEqual(searches, 2, "two log lines from the one search, none from the cached read")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: cacheDirectory.path).count, 1)
+        // Other calibration text: another key, another search.
+        let other = try AWQCalibration.result(file: file, tokenizer: tokenizer,
+                                              calibrationText: String(repeating: "other calibration words ", count: 100),
+                                              context: context) { _ in }
+        XCTAssertNotEqual(other.key, first.key)
+        let layer = first.layers[0]
+        XCTAssertEqual(layer.attentionScales.count, 64)
+        XCTAssertEqual(layer.downScales.count, 160)
+        XCTAssertTrue(layer.attentionScales.allSatisfy { $0.isFinite && $0 > 0 })
+        XCTAssertEqual(Set(layer.clips.keys), ["v", "o", "gate", "up", "down"])
+        XCTAssertThrowsError(try AWQCalibration.result(file: file, tokenizer: tokenizer, calibrationText: "too short",
+                                                       context: context) { _ in })
+    }
+
+    /// int8 against fp16 on the real model and held-out text.
+    func testInt8QualityOnTheDefaultModel() throws {
+        let context = ComputeContext()
+        let path = try Fixtures.defaultModelPath()
+        let loaded = try ModelLoader.load(path: path, level: .int8, context: context)
+        let fp16 = try TransformerModel(file: loaded.file, level: .fp16, context: context)
+        let tokens = loaded.tokenizer.encode(try heldOutText, addSpecial: true, parseSpecial: false)
+        let r = try Perplexity.evaluate(model: loaded.model, base: fp16, tokens: tokens, bos: nil, contextSize: 512, maxChunks: 2)
+        XCTAssertLessThanOrEqual(r.perplexity / r.basePerplexity!, 1.01)
+        XCTAssertGreaterThanOrEqual(r.sameTop1!, 0.97)
+        XCTAssertLessThan(r.klDivergenceMean!, 0.01)
+    }
+}
