@@ -9,7 +9,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The test suite runs optimised: debug builds are far too slow for real-model tests.
 TEST_FLAGS   := -c release -Xswiftc -enable-testing
 
-.PHONY: run test build deps model chat bench clean
+.PHONY: run test build deps install-packages model chat bench clean
 
 run: deps model build chat
 
@@ -22,7 +22,10 @@ build: deps
 
 # Installs the Debian packages that are missing (apt-get; sudo when not root).
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do \
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(APT_PACKAGES)"
+
+install-packages:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -40,6 +43,12 @@ chat:
 	  [ -n "$$prompt" ] || continue; \
 	  $(BIN) generate --model "$(MODEL)" --quant $(QUANT) --chat --max-tokens 256 --prompt "$$prompt"; \
 	done; echo
+
+# Side by side with llama.cpp (builds its tools once, ~10 min): speed per level, then quality per level.
+bench: deps model build
+	@$(MAKE) --no-print-directory install-packages PACKAGES="cmake g++"
+	Benchmarks/compare_speed.sh $(MODEL)
+	Benchmarks/quality.sh $(MODEL) "$$(Benchmarks/setup_llamacpp.sh)" "$$HOME/.cache/quantserve/bench/F16.gguf"
 
 clean:
 	$(SWIFT) package clean

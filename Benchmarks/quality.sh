@@ -19,12 +19,12 @@ done
 if [ -n "$LLAMA" ] && [ -n "$F16" ]; then
   dir=$(dirname "$F16")
   for t in Q8_0 Q4_0; do
-    [ -f "$dir/qwen-$t.gguf" ] || "$LLAMA/llama-quantize" "$F16" "$dir/qwen-$t.gguf" "$t" 2 > /dev/null 2>&1
+    [ -f "$dir/$t.gguf" ] || "$LLAMA/llama-quantize" --allow-requantize "$F16" "$dir/$t.gguf" "$t" 2 > /dev/null 2>&1
   done
   "$LLAMA/llama-perplexity" -m "$F16" -f "$TEXT" -c 512 -t 2 --kl-divergence-base "$dir/f16.kld" 2>&1 \
-    | grep -E "^Final estimate" | sed 's/^/llama.cpp F16: /'
+    | grep -E "Final estimate" | sed 's/^.*Final/llama.cpp F16: Final/'
   for t in Q8_0 Q4_0; do
-    "$LLAMA/llama-perplexity" -m "$dir/qwen-$t.gguf" -f "$TEXT" -c 512 -t 2 --kl-divergence-base "$dir/f16.kld" \
-      --kl-divergence 2>&1 | grep -E "^(Mean PPL\(Q\)|Mean PPL\(base\)|PPL ratio|Mean +KLD|Same top p)" | sed "s/^/llama.cpp $t: /"
+    "$LLAMA/llama-perplexity" -m "$dir/$t.gguf" -f "$TEXT" -c 512 -t 2 --kl-divergence-base "$dir/f16.kld" \
+      --kl-divergence 2>&1 | grep -E "Mean PPL|Mean +KLD|Same top p" | sed "s/^/llama.cpp $t: /"
   done
 fi

@@ -1,5 +1,7 @@
 // W @ x for quantized formats. Activations are quantized per row to int8 in blocks of 32 (scale dx = amax / 127),
-// then each 32-value block contributes dw * dx * (integer dot product). Reduction order depends on cols only.
+// then each 32-value block contributes dw * dx * (integer dot product). Weights enter the dot as signed int8:
+// Q8 as stored, Q4 as code minus zero point, NF4 as its code value scaled to int8. Reduction order depends on
+// cols only.
 #include "CKernels.h"
 #include <immintrin.h>
 #include <math.h>
@@ -15,28 +17,21 @@ static const int8_t NF4_I8[16] = {-127, -88, -67, -50, -36, -23, -12, 0, 10, 20,
 typedef struct {
     int8_t *q;     // [n, cols]
     float *d;      // [n, cols / 32] block scales
-    float *s;      // [n, cols / 32] d * sum(q) of each block (for Q4 zero points)
 } quantized_activations;
 
 int64_t qs_activation_scratch_floats(int64_t n, int64_t cols) {
-    return n * cols / 4 + 2 * n * (cols / 32) + 64;
+    return n * cols / 4 + n * (cols / 32) + 64;
 }
 
 static quantized_activations quantize_activations(float *scratch, const float *x, int64_t n, int64_t cols) {
-    quantized_activations a = {(int8_t *)scratch, scratch + n * cols / 4, scratch + n * cols / 4 + n * (cols / 32)};
+    quantized_activations a = {(int8_t *)scratch, scratch + n * cols / 4};
     for (int64_t i = 0; i < n * (cols / 32); i++) {
         const float *xb = x + i * 32;
         float amax = 0;
         for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
         float d = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0;
-        int sum = 0;
-        for (int j = 0; j < 32; j++) {
-            int v = (int)lrintf(xb[j] * inv);
-            a.q[i * 32 + j] = (int8_t)v;
-            sum += v;
-        }
+        for (int j = 0; j < 32; j++) a.q[i * 32 + j] = (int8_t)lrintf(xb[j] * inv);
         a.d[i] = d;
-        a.s[i] = d * (float)sum;
     }
     return a;
 }
@@ -57,10 +52,12 @@ ALWAYS_INLINE void decode32(int8_t *out, const qs_matrix *w, int64_t r, int64_t 
         return;
     }
     const uint8_t *p = (const uint8_t *)w->data + (r * cols + b * 32) / 2;
+    // Q4 codes come out minus their group's zero point, so every format is a signed int8 dot product.
+    int z = w->format == QS_FORMAT_Q4 ? w->zeros[r * (cols / w->group) + b * 32 / w->group] : 0;
     for (int j = 0; j < 16; j++) {
         uint8_t lo = p[j] & 0xF, hi = p[j] >> 4;
-        out[j] = w->format == QS_FORMAT_NF4 ? NF4_I8[lo] : (int8_t)lo;
-        out[j + 16] = w->format == QS_FORMAT_NF4 ? NF4_I8[hi] : (int8_t)hi;
+        out[j] = w->format == QS_FORMAT_NF4 ? NF4_I8[lo] : (int8_t)(lo - z);
+        out[j + 16] = w->format == QS_FORMAT_NF4 ? NF4_I8[hi] : (int8_t)(hi - z);
     }
 }
 
@@ -76,19 +73,6 @@ ALWAYS_INLINE float block_scale(const qs_matrix *w, int64_t r, int64_t b, half_t
     }
 }
 
-// Q4 zero-point correction of row r against activation row i: sum over groups of s * z * (sum of x in the group).
-ALWAYS_INLINE float q4_zero_term(const qs_matrix *w, const quantized_activations *a, int64_t r, int64_t i,
-                                 half_to_float half) {
-    const int64_t cols = w->cols, groups = cols / w->group, per = w->group / 32;
-    float total = 0;
-    for (int64_t g = 0; g < groups; g++) {
-        float sx = 0;
-        for (int64_t b = 0; b < per; b++) sx += a->s[i * (cols / 32) + g * per + b];
-        total += half(((const uint16_t *)w->scales)[r * groups + g]) * (float)w->zeros[r * groups + g] * sx;
-    }
-    return total;
-}
-
 static void qmatmul_scalar(float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a, int64_t n,
                            int64_t r0, int64_t r1) {
     const int64_t cols = w->cols, blocks = cols / 32;
@@ -102,7 +86,6 @@ static void qmatmul_scalar(float *out, int64_t ldo, const qs_matrix *w, const qu
             }
             float sum = 0;
             for (int l = 0; l < 8; l++) sum += lanes[l];
-            if (w->format == QS_FORMAT_Q4) sum -= q4_zero_term(w, a, r, i, qs_fp16_to_fp32);
             out[i * ldo + r] = sum;
         }
     }
@@ -124,50 +107,62 @@ AVX2 ALWAYS_INLINE float hsum(__m256 v) {
 // One weight row against up to four activation rows: each 32-value block of weights is unpacked once and used
 // for every activation row. Per activation row the reduction order is the same whatever `count` is (even blocks
 // into acc[0], odd into acc[1]), so results never depend on how rows are grouped.
-AVX2 ALWAYS_INLINE void qrow_avx2(float *out, int64_t ldo, qs_format format, const uint8_t *wrow, const float *ws,
-                                  const float *zsb, const quantized_activations *a, int64_t cols, int64_t i0,
-                                  int count, int64_t r, __m256i nf4_table) {
-    const int64_t blocks = cols / 32;
-    __m256 acc[4][2];
-    for (int k = 0; k < 4; k++) acc[k][0] = acc[k][1] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < blocks; b++) {
-        __m256i wv;
-        if (format == QS_FORMAT_Q8) {
-            wv = _mm256_loadu_si256((const __m256i *)(wrow + b * 32));
-        } else {
-            __m128i packed = _mm_loadu_si128((const __m128i *)(wrow + b * 16));
-            __m256i codes = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
-            wv = format == QS_FORMAT_NF4 ? _mm256_shuffle_epi8(nf4_table, codes) : codes;
-        }
-        // For the signed formats, |w| and the sign moved onto x once per block.
-        __m256i wabs = format == QS_FORMAT_Q4 ? wv : _mm256_sign_epi8(wv, wv);
-        for (int k = 0; k < count; k++) {
-            int64_t i = i0 + k;
-            __m256i xv = _mm256_loadu_si256((const __m256i *)(a->q + i * cols + b * 32));
-            if (format != QS_FORMAT_Q4) xv = _mm256_sign_epi8(xv, wv);
-            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, xv), _mm256_set1_epi16(1));
-            __m256 scale = _mm256_set1_ps(ws[b] * a->d[i * blocks + b]);
-            acc[k][b & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[k][b & 1]);
-        }
-    }
-    for (int k = 0; k < count; k++) {
-        int64_t i = i0 + k;
-        float sum = hsum(_mm256_add_ps(acc[k][0], acc[k][1]));
-        if (format == QS_FORMAT_Q4) {
-            // Zero points: sum over blocks of s * z * (d * sum of the block's quantized x), in block order.
-            float zero = 0;
-            for (int64_t b = 0; b < blocks; b++) zero += zsb[b] * a->s[i * blocks + b];
-            sum -= zero;
-        }
-        out[i * ldo + r] = sum;
-    }
+// Block b of a row's weights as signed int8 (see the file comment).
+AVX2 ALWAYS_INLINE __m256i block_weights(qs_format format, const uint8_t *wrow, const int8_t *zb, int64_t b,
+                                         __m256i nf4_table) {
+    if (format == QS_FORMAT_Q8) return _mm256_loadu_si256((const __m256i *)(wrow + b * 32));
+    __m128i packed = _mm_loadu_si128((const __m128i *)(wrow + b * 16));
+    __m256i codes = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
+    return format == QS_FORMAT_NF4 ? _mm256_shuffle_epi8(nf4_table, codes)
+                                   : _mm256_sub_epi8(codes, _mm256_set1_epi8(zb[b]));
 }
+
+// acc += (w . x as int32 lanes) * scale, with maddubs (unsigned x signed): |w| times x carrying w's sign.
+AVX2 ALWAYS_INLINE __m256 block_fma(__m256i wabs, __m256i wv, const int8_t *x, float scale, __m256 acc) {
+    __m256i xv = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x), wv);
+    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, xv), _mm256_set1_epi16(1));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale), acc);
+}
+
+// One weight row against COUNT (1 or 4) activation rows: each 32-value block of weights is decoded once and used
+// for every activation row. Per activation row the reduction order is the same whatever COUNT is (even blocks
+// into acc0, odd into acc1), so results never depend on how rows are grouped.
+#define QROW_AVX2(COUNT)                                                                                          \
+    AVX2 ALWAYS_INLINE void qrow_avx2_##COUNT(float *out, int64_t ldo, qs_format format, const uint8_t *wrow,    \
+                                              const float *ws, const int8_t *zb, const quantized_activations *a,  \
+                                              int64_t cols, int64_t i0, int64_t r, __m256i nf4_table) {           \
+        const int64_t blocks = cols / 32;                                                                         \
+        const int8_t *x = a->q + i0 * cols;                                                                       \
+        const float *dx = a->d + i0 * blocks;                                                                     \
+        __m256 acc0[COUNT], acc1[COUNT];                                                                          \
+        for (int k = 0; k < COUNT; k++) acc0[k] = acc1[k] = _mm256_setzero_ps();                                  \
+        int64_t b = 0;                                                                                            \
+        for (; b + 2 <= blocks; b += 2) {                                                                         \
+            __m256i w0 = block_weights(format, wrow, zb, b, nf4_table);                                           \
+            __m256i w1 = block_weights(format, wrow, zb, b + 1, nf4_table);                                       \
+            __m256i a0 = _mm256_sign_epi8(w0, w0), a1 = _mm256_sign_epi8(w1, w1);                                 \
+            for (int k = 0; k < COUNT; k++) {                                                                     \
+                acc0[k] = block_fma(a0, w0, x + k * cols + b * 32, ws[b] * dx[k * blocks + b], acc0[k]);          \
+                acc1[k] = block_fma(a1, w1, x + k * cols + b * 32 + 32, ws[b + 1] * dx[k * blocks + b + 1], acc1[k]); \
+            }                                                                                                     \
+        }                                                                                                         \
+        if (b < blocks) {                                                                                         \
+            __m256i w0 = block_weights(format, wrow, zb, b, nf4_table);                                           \
+            __m256i a0 = _mm256_sign_epi8(w0, w0);                                                                \
+            for (int k = 0; k < COUNT; k++)                                                                       \
+                acc0[k] = block_fma(a0, w0, x + k * cols + b * 32, ws[b] * dx[k * blocks + b], acc0[k]);          \
+        }                                                                                                         \
+        for (int k = 0; k < COUNT; k++) out[(i0 + k) * ldo + r] = hsum(_mm256_add_ps(acc0[k], acc1[k]));          \
+    }
+QROW_AVX2(1)
+QROW_AVX2(4)
 
 AVX2 ALWAYS_INLINE void qmatmul_avx2_format(float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a,
                                      int64_t n, int64_t r0, int64_t r1, qs_format format) {
     const int64_t cols = w->cols, blocks = cols / 32;
     const __m256i nf4_table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)NF4_I8));
-    float ws[blocks], zsb[format == QS_FORMAT_Q4 ? blocks : 1];
+    float ws[blocks];
+    int8_t zb[format == QS_FORMAT_Q4 ? blocks : 1];
     const int64_t bytes_per_row = format == QS_FORMAT_Q8 ? cols : cols / 2;
     for (int64_t r = r0; r < r1; r++) {
         // The row's scales as floats, one per 32-value block, computed once for all activation rows.
@@ -177,15 +172,15 @@ AVX2 ALWAYS_INLINE void qmatmul_avx2_format(float *out, int64_t ldo, const qs_ma
             const uint8_t *z = w->zeros + r * groups;
             for (int64_t g = 0; g < groups; g++) {
                 float sg = _cvtsh_ss(s[g]);
-                for (int64_t j = 0; j < per; j++) { ws[g * per + j] = sg; zsb[g * per + j] = sg * (float)z[g]; }
+                for (int64_t j = 0; j < per; j++) { ws[g * per + j] = sg; zb[g * per + j] = (int8_t)z[g]; }
             }
         } else {
             for (int64_t b = 0; b < blocks; b++) ws[b] = block_scale(w, r, b, half_f16c);
         }
         const uint8_t *wrow = (const uint8_t *)w->data + r * bytes_per_row;
         int64_t i = 0;
-        for (; i + 4 <= n; i += 4) qrow_avx2(out, ldo, format, wrow, ws, zsb, a, cols, i, 4, r, nf4_table);
-        for (; i < n; i++) qrow_avx2(out, ldo, format, wrow, ws, zsb, a, cols, i, 1, r, nf4_table);
+        for (; i + 4 <= n; i += 4) qrow_avx2_4(out, ldo, format, wrow, ws, zb, a, cols, i, r, nf4_table);
+        for (; i < n; i++) qrow_avx2_1(out, ldo, format, wrow, ws, zb, a, cols, i, r, nf4_table);
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import CKernels
 import COpenBLAS
 
@@ -72,7 +73,7 @@ public struct WeightMatrix: Sendable {
     func apply(_ x: UnsafePointer<Float>, n: Int, into out: UnsafeMutablePointer<Float>, context: ComputeContext,
                scratch: ScratchSpace) {
         var m = matrix
-        if format.isQuantized || n <= WeightMatrix.gemvMaxRows {
+        if n <= WeightMatrix.gemvMaxRows || (format.isQuantized && !WeightMatrix.quantizedPrefillUsesBLAS) {
             qs_matmul(context.pool, context.variant, out, Int64(rows), &m, x, Int64(n),
                       scratch.activations(floats: Int(qs_activation_scratch_floats(Int64(n), Int64(cols)))))
             return
@@ -97,6 +98,10 @@ public struct WeightMatrix: Sendable {
 
     /// Up to this many activation rows FP32/FP16 use the fused kernels rather than OpenBLAS.
     static let gemvMaxRows = 16
+
+    /// QS_QUANTIZED_PREFILL=blas sends large quantized batches through OpenBLAS on dequantized tiles instead of
+    /// the integer kernels (for measuring the two; the integer kernels keep rows batch-invariant).
+    static let quantizedPrefillUsesBLAS = ProcessInfo.processInfo.environment["QS_QUANTIZED_PREFILL"] == "blas"
 
     /// Row `row` of the matrix as FP32 (embedding look-up).
     func copyRow(_ row: Int, into destination: UnsafeMutablePointer<Float>) {
