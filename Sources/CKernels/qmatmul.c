@@ -109,12 +109,12 @@ AVX2 ALWAYS_INLINE float hsum(__m256 v) {
 // into acc[0], odd into acc[1]), so results never depend on how rows are grouped.
 // Block b of a row's weights as signed int8 (see the file comment).
 AVX2 ALWAYS_INLINE __m256i block_weights(qs_format format, const uint8_t *wrow, const int8_t *zb, int64_t b,
-                                         __m256i nf4_table) {
+                                         int gshift, __m256i nf4_table) {
     if (format == QS_FORMAT_Q8) return _mm256_loadu_si256((const __m256i *)(wrow + b * 32));
     __m128i packed = _mm_loadu_si128((const __m128i *)(wrow + b * 16));
     __m256i codes = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
     return format == QS_FORMAT_NF4 ? _mm256_shuffle_epi8(nf4_table, codes)
-                                   : _mm256_sub_epi8(codes, _mm256_set1_epi8(zb[b]));
+                                   : _mm256_sub_epi8(codes, _mm256_set1_epi8(zb[b >> gshift]));
 }
 
 // acc += (w . x as int32 lanes) * scale, with maddubs (unsigned x signed): |w| times x carrying w's sign.
@@ -130,7 +130,7 @@ AVX2 ALWAYS_INLINE __m256 block_fma(__m256i wabs, __m256i wv, const int8_t *x, f
 #define QROW_AVX2(COUNT)                                                                                          \
     AVX2 ALWAYS_INLINE void qrow_avx2_##COUNT(float *out, int64_t ldo, qs_format format, const uint8_t *wrow,    \
                                               const float *ws, const int8_t *zb, const quantized_activations *a,  \
-                                              int64_t cols, int64_t i0, int64_t r, __m256i nf4_table) {           \
+                                              int64_t cols, int64_t i0, int64_t r, int gshift, __m256i nf4_table) {\
         const int64_t blocks = cols / 32;                                                                         \
         const int8_t *x = a->q + i0 * cols;                                                                       \
         const float *dx = a->d + i0 * blocks;                                                                     \
@@ -138,19 +138,20 @@ AVX2 ALWAYS_INLINE __m256 block_fma(__m256i wabs, __m256i wv, const int8_t *x, f
         for (int k = 0; k < COUNT; k++) acc0[k] = acc1[k] = _mm256_setzero_ps();                                  \
         int64_t b = 0;                                                                                            \
         for (; b + 2 <= blocks; b += 2) {                                                                         \
-            __m256i w0 = block_weights(format, wrow, zb, b, nf4_table);                                           \
-            __m256i w1 = block_weights(format, wrow, zb, b + 1, nf4_table);                                       \
+            __m256i w0 = block_weights(format, wrow, zb, b, gshift, nf4_table);                                   \
+            __m256i w1 = block_weights(format, wrow, zb, b + 1, gshift, nf4_table);                               \
             __m256i a0 = _mm256_sign_epi8(w0, w0), a1 = _mm256_sign_epi8(w1, w1);                                 \
             for (int k = 0; k < COUNT; k++) {                                                                     \
-                acc0[k] = block_fma(a0, w0, x + k * cols + b * 32, ws[b] * dx[k * blocks + b], acc0[k]);          \
-                acc1[k] = block_fma(a1, w1, x + k * cols + b * 32 + 32, ws[b + 1] * dx[k * blocks + b + 1], acc1[k]); \
+                acc0[k] = block_fma(a0, w0, x + k * cols + b * 32, ws[b >> gshift] * dx[k * blocks + b], acc0[k]); \
+                acc1[k] = block_fma(a1, w1, x + k * cols + b * 32 + 32,                                           \
+                                    ws[(b + 1) >> gshift] * dx[k * blocks + b + 1], acc1[k]);                     \
             }                                                                                                     \
         }                                                                                                         \
         if (b < blocks) {                                                                                         \
-            __m256i w0 = block_weights(format, wrow, zb, b, nf4_table);                                           \
+            __m256i w0 = block_weights(format, wrow, zb, b, gshift, nf4_table);                                   \
             __m256i a0 = _mm256_sign_epi8(w0, w0);                                                                \
             for (int k = 0; k < COUNT; k++)                                                                       \
-                acc0[k] = block_fma(a0, w0, x + k * cols + b * 32, ws[b] * dx[k * blocks + b], acc0[k]);          \
+                acc0[k] = block_fma(a0, w0, x + k * cols + b * 32, ws[b >> gshift] * dx[k * blocks + b], acc0[k]); \
         }                                                                                                         \
         for (int k = 0; k < COUNT; k++) out[(i0 + k) * ldo + r] = hsum(_mm256_add_ps(acc0[k], acc1[k]));          \
     }
@@ -158,29 +159,31 @@ QROW_AVX2(1)
 QROW_AVX2(4)
 
 AVX2 ALWAYS_INLINE void qmatmul_avx2_format(float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a,
-                                     int64_t n, int64_t r0, int64_t r1, qs_format format) {
-    const int64_t cols = w->cols, blocks = cols / 32;
+                                            int64_t n, int64_t r0, int64_t r1, qs_format format) {
+    const int64_t cols = w->cols;
     const __m256i nf4_table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)NF4_I8));
-    float ws[blocks];
-    int8_t zb[format == QS_FORMAT_Q4 ? blocks : 1];
+    // Scales (and Q4 zero points) of a row, one per group of 32 << gshift values, as floats.
+    const int64_t group = format == QS_FORMAT_Q8 ? 32 : format == QS_FORMAT_NF4 ? 64 : w->group;
+    const int gshift = __builtin_ctzll((unsigned long long)(group / 32));
+    const int64_t groups = cols / group;
+    float ws[groups + 8];
+    int8_t zb[groups + 1];
     const int64_t bytes_per_row = format == QS_FORMAT_Q8 ? cols : cols / 2;
     for (int64_t r = r0; r < r1; r++) {
-        // The row's scales as floats, one per 32-value block, computed once for all activation rows.
-        if (format == QS_FORMAT_Q4) {
-            const int64_t per = w->group / 32, groups = cols / w->group;
-            const uint16_t *s = (const uint16_t *)w->scales + r * groups;
-            const uint8_t *z = w->zeros + r * groups;
-            for (int64_t g = 0; g < groups; g++) {
-                float sg = _cvtsh_ss(s[g]);
-                for (int64_t j = 0; j < per; j++) { ws[g * per + j] = sg; zb[g * per + j] = (int8_t)z[g]; }
-            }
+        if (format == QS_FORMAT_NF4) {
+            const float *amax = (const float *)w->scales + r * groups;
+            for (int64_t g = 0; g < groups; g++) ws[g] = amax[g] * (1.0f / 127.0f);
         } else {
-            for (int64_t b = 0; b < blocks; b++) ws[b] = block_scale(w, r, b, half_f16c);
+            const uint16_t *h = (const uint16_t *)w->scales + r * groups;
+            int64_t g = 0;
+            for (; g + 8 <= groups; g += 8) _mm256_storeu_ps(ws + g, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + g))));
+            for (; g < groups; g++) ws[g] = _cvtsh_ss(h[g]);
+            if (format == QS_FORMAT_Q4) memcpy(zb, w->zeros + r * groups, (size_t)groups);
         }
         const uint8_t *wrow = (const uint8_t *)w->data + r * bytes_per_row;
         int64_t i = 0;
-        for (; i + 4 <= n; i += 4) qrow_avx2_4(out, ldo, format, wrow, ws, zb, a, cols, i, r, nf4_table);
-        for (; i < n; i++) qrow_avx2_1(out, ldo, format, wrow, ws, zb, a, cols, i, r, nf4_table);
+        for (; i + 4 <= n; i += 4) qrow_avx2_4(out, ldo, format, wrow, ws, zb, a, cols, i, r, gshift, nf4_table);
+        for (; i < n; i++) qrow_avx2_1(out, ldo, format, wrow, ws, zb, a, cols, i, r, gshift, nf4_table);
     }
 }
 
