@@ -2,8 +2,8 @@ import Foundation
 
 /// Runs the AWQ search for a model file, or reads its result from the cache.
 enum AWQCalibration {
-    /// Calibration tokens used: one 512-token window (the search's cost grows with it).
-    static let tokenCount = 512
+    /// Calibration tokens used: two 512-token windows for the channel statistics and clipping covariances.
+    static let tokenCount = 1024
 
     /// The calibration text shipped with the package (prose and Python source, none of it in the held-out set).
     static func defaultText() throws -> String {

@@ -62,7 +62,7 @@ struct AWQSearch {
         var xMLP = captures[.mlpInput]!, xDown = captures[.downInput]!
 
         let attentionScales = bestScales(x: xAttention, n: n, weights: [wq, wk, wv])
-        let mlpScales = bestScales(x: xMLP, n: n, weights: [gate, up])
+        let mlpScales = bestScales(x: xMLP, n: n, weights: [gate, up], gated: true)
         let downScales = bestScales(x: xDown, n: n, weights: [down])
         let outputScales = c.qDim == c.kvDim ? bestScales(x: xOutput, n: n, weights: [wo]) : nil
 
@@ -103,7 +103,9 @@ struct AWQSearch {
         return format.kind == QS_FORMAT_Q4 ? format.group : 32
     }
 
-    private func bestScales(x: [Float], n: Int, weights: [Matrix]) -> [Float] {
+    /// `gated`: the weights are [gate; up] and the loss is taken on silu(gate) * up, the MLP's inner activation,
+    /// closer to AutoAWQ's block-output objective than the two linear outputs apart.
+    private func bestScales(x: [Float], n: Int, weights: [Matrix], gated: Bool = false) -> [Float] {
         let k = weights[0].cols
         let group = AWQSearch.group(cols: k)
         let w = Matrix(rows: weights.reduce(0) { $0 + $1.rows }, cols: k, values: weights.flatMap(\.values))
@@ -124,16 +126,17 @@ struct AWQSearch {
 
         // Channel statistics above use every token; the α losses a leading subset.
         let n = min(n, scaleSearchTokens)
-        let reference = w.product(x, n: n)
-        var scratch = SearchScratch(weights: w.values.count, outputs: reference.count)
+        var reference = w.product(x, n: n)
+        if gated { reference = AWQSearch.siluGate(reference, n: n, width: w.rows / 2) }
+        var scratch = SearchScratch(weights: w.values.count, outputs: n * w.rows)
         var best = [Float](repeating: 1, count: k)
-        var bestLoss = loss(scales: nil, w: w, x: x, n: n, reference: reference, scratch: &scratch)
+        var bestLoss = loss(scales: nil, w: w, x: x, n: n, reference: reference, gated: gated, scratch: &scratch)
         for i in 0..<scaleGrid {
             let alpha = Float(i) / Float(scaleGrid)
             var s = (0..<k).map { j in max(pow(xMean[j], alpha) / (pow(wMean[j], 1 - alpha) + 1e-4), 1e-4) }
             let norm = (s.max()! * s.min()!).squareRoot()
             for j in 0..<k { s[j] /= norm }
-            let l = loss(scales: s, w: w, x: x, n: n, reference: reference, scratch: &scratch)
+            let l = loss(scales: s, w: w, x: x, n: n, reference: reference, gated: gated, scratch: &scratch)
             if l < bestLoss { bestLoss = l; best = s }
         }
         return best
@@ -150,7 +153,7 @@ struct AWQSearch {
     }
 
     /// Output MSE of Q(W·diag(s))·diag(1/s) against the FP32 product (s nil: plain round-to-nearest).
-    private func loss(scales s: [Float]?, w: Matrix, x: [Float], n: Int, reference: [Float],
+    private func loss(scales s: [Float]?, w: Matrix, x: [Float], n: Int, reference: [Float], gated: Bool,
                       scratch: inout SearchScratch) -> Double {
         let group = AWQSearch.group(cols: w.cols)
         scratch.quantized.withUnsafeMutableBufferPointer { q in
@@ -158,7 +161,20 @@ struct AWQSearch {
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(w.rows), Int32(w.cols), 1, x, Int32(w.cols),
                     scratch.quantized, Int32(w.cols), 0, &scratch.output, Int32(w.rows))
-        return qs_squared_error(scratch.output, reference, Int64(reference.count)) / Double(reference.count)
+        let output = gated ? AWQSearch.siluGate(scratch.output, n: n, width: w.rows / 2) : scratch.output
+        return qs_squared_error(output, reference, Int64(reference.count)) / Double(reference.count)
+    }
+
+    /// [n, 2·width] rows of [gate | up] -> [n, width] rows of silu(gate) · up.
+    static func siluGate(_ y: [Float], n: Int, width: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: n * width)
+        for t in 0..<n {
+            for j in 0..<width {
+                let g = y[t * 2 * width + j], u = y[t * 2 * width + width + j]
+                out[t * width + j] = g / (1 + exp(-g)) * u
+            }
+        }
+        return out
     }
 
     /// Per (row, group): the clipping bound max|w|·(1 - i/20), i < 10, with the lowest output error, measured
