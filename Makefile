@@ -2,7 +2,7 @@
 
 SWIFT        ?= swift
 MODEL        ?= models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
-QUANT        ?= fp16
+QUANT        ?= int8
 BIN          := .build/release/quantserve
 APT_PACKAGES := libopenblas-dev libmicrohttpd-dev pkg-config python3 python3-pip unzip
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -95,7 +95,6 @@ static void qmatmul_scalar(float *out, int64_t ldo, const qs_matrix *w, const qu
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
-AVX2 static inline float half_f16c(uint16_t h) { return _cvtsh_ss(h); }
 
 AVX2 ALWAYS_INLINE float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
