@@ -5,6 +5,14 @@ struct OptionSpec {
     let help: String
 }
 
+extension OptionSpec {
+    /// Options several commands share, spelled once.
+    static let model = OptionSpec(name: "model", valueName: "PATH", help: "GGUF model file")
+    static let threads = OptionSpec(name: "threads", valueName: "N", help: "compute threads (default: all cores)")
+    static let calibration = OptionSpec(name: "calibration", valueName: "FILE",
+                                        help: "calibration text for int4's AWQ search (default: bundled)")
+}
+
 struct UsageError: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = message }

@@ -4,12 +4,12 @@ import QuantServe
 struct BenchCommand: Command {
     static let name = "bench"
     static let summary = "memory, load time, prefill and decode speed per quantization level"
-    static let options = [
-        OptionSpec(name: "model", valueName: "PATH", help: "GGUF model file"),
+    static let options: [OptionSpec] = [
+        .model,
         OptionSpec(name: "quant", valueName: "LIST", help: "comma-separated levels (default fp16,int8,int4,nf4)"),
         OptionSpec(name: "prompt-tokens", valueName: "N", help: "prompt length for prefill (default 128)"),
         OptionSpec(name: "decode-tokens", valueName: "N", help: "tokens generated for decode (default 64)"),
-        OptionSpec(name: "threads", valueName: "N", help: "compute threads (default: all cores)"),
+        .threads,
         OptionSpec(name: "json", valueName: nil, help: "print a JSON list instead of a table"),
     ]
 

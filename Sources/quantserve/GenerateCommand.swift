@@ -4,8 +4,8 @@ import QuantServe
 struct GenerateCommand: Command {
     static let name = "generate"
     static let summary = "continue a prompt, streaming the text to stdout and speed to stderr"
-    static let options = [
-        OptionSpec(name: "model", valueName: "PATH", help: "GGUF model file"),
+    static let options: [OptionSpec] = [
+        .model,
         OptionSpec(name: "prompt", valueName: "TEXT", help: "the prompt"),
         OptionSpec(name: "max-tokens", valueName: "N", help: "most tokens to generate (default 128)"),
         OptionSpec(name: "temperature", valueName: "T", help: "0 for greedy (default 0.8)"),
@@ -13,9 +13,9 @@ struct GenerateCommand: Command {
         OptionSpec(name: "top-p", valueName: "P", help: "keep the smallest set with mass P (default 0.95)"),
         OptionSpec(name: "seed", valueName: "S", help: "random seed for reproducible sampling"),
         OptionSpec(name: "quant", valueName: "LEVEL", help: "weights in memory: \(QuantLevel.allCases.map(\.rawValue).joined(separator: ", ")) (default \(QuantLevel.default.rawValue))"),
-        OptionSpec(name: "threads", valueName: "N", help: "compute threads (default: all cores)"),
+        .threads,
         OptionSpec(name: "ctx-size", valueName: "N", help: "context size in tokens (default: the model's, at most 4096)"),
-        OptionSpec(name: "calibration", valueName: "FILE", help: "calibration text for int4's AWQ search (default: bundled)"),
+        .calibration,
         OptionSpec(name: "chat", valueName: nil, help: "wrap the prompt as a user message in the model's chat template"),
     ]
 

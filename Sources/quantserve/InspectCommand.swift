@@ -4,7 +4,7 @@ import QuantServe
 struct InspectCommand: Command {
     static let name = "inspect"
     static let summary = "print a model's architecture, sizes, tensor types, tokenizer and memory needs"
-    static let options = [OptionSpec(name: "model", valueName: "PATH", help: "GGUF model file")]
+    static let options: [OptionSpec] = [.model]
 
     static func run(_ arguments: ParsedArguments) throws {
         let path = try arguments.required("model")

@@ -4,15 +4,15 @@ import QuantServe
 struct PerplexityCommand: Command {
     static let name = "perplexity"
     static let summary = "perplexity of a text by llama.cpp's method, optionally against another level"
-    static let options = [
-        OptionSpec(name: "model", valueName: "PATH", help: "GGUF model file"),
+    static let options: [OptionSpec] = [
+        .model,
         OptionSpec(name: "quant", valueName: "LEVEL", help: "quantization level (default \(QuantLevel.default.rawValue))"),
         OptionSpec(name: "file", valueName: "TEXT", help: "text file to score"),
         OptionSpec(name: "ctx-size", valueName: "N", help: "tokens per chunk (default 512)"),
         OptionSpec(name: "chunks", valueName: "N", help: "score at most N chunks (default: all)"),
         OptionSpec(name: "compare", valueName: "LEVEL", help: "also run LEVEL and report ppl_base, kld_mean, same_top1"),
-        OptionSpec(name: "calibration", valueName: "FILE", help: "calibration text for int4's AWQ search (default: bundled)"),
-        OptionSpec(name: "threads", valueName: "N", help: "compute threads (default: all cores)"),
+        .calibration,
+        .threads,
     ]
 
     static func run(_ arguments: ParsedArguments) throws {

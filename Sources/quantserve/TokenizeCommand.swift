@@ -4,8 +4,8 @@ import QuantServe
 struct TokenizeCommand: Command {
     static let name = "tokenize"
     static let summary = "print the token ids of a text as a JSON array"
-    static let options = [
-        OptionSpec(name: "model", valueName: "PATH", help: "GGUF model file"),
+    static let options: [OptionSpec] = [
+        .model,
         OptionSpec(name: "text", valueName: "TEXT", help: "text to tokenize"),
         OptionSpec(name: "special", valueName: nil, help: "parse special-token strings such as <|im_start|>"),
         OptionSpec(name: "add-special", valueName: nil, help: "add BOS/EOS where the model asks for them"),

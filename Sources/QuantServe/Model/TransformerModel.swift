@@ -88,11 +88,11 @@ public final class TransformerModel {
         }
         let first = b.x + rows.lowerBound * c.hiddenSize
         qs_rmsnorm(first, first, weights.outputNorm, Int64(rows.count), Int64(c.hiddenSize), c.rmsNormEpsilon)
-        var logits = [Float](repeating: 0, count: rows.count * c.vocabularySize)
-        logits.withUnsafeMutableBufferPointer { out in
+        // Every element is written by the projection: no zero fill.
+        return [Float](unsafeUninitializedCapacity: rows.count * c.vocabularySize) { out, initialized in
             project(weights.outputMatrix, first, n: rows.count, into: out.baseAddress!)
+            initialized = rows.count * c.vocabularySize
         }
-        return logits
     }
 
     private func project(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, into out: UnsafeMutablePointer<Float>) {

@@ -11,12 +11,14 @@ public struct Sampler: Sendable {
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
         if parameters.temperature == 0 || parameters.topK == 1 { return Sampler.argmax(logits) }
         // Candidates sorted by logit, highest first (ties by lower id), cut to top-k.
-        var candidates = Array(0..<Int32(logits.count))
         let k = parameters.topK > 0 ? min(parameters.topK, logits.count) : logits.count
+        let candidates: [Int32]
         if k < logits.count {
-            candidates = Array(partialTop(k, of: logits))
+            candidates = partialTop(k, of: logits)
         } else {
-            candidates.sort { logits[Int($0)] > logits[Int($1)] || (logits[Int($0)] == logits[Int($1)] && $0 < $1) }
+            candidates = Array(0..<Int32(logits.count)).sorted {
+                logits[Int($0)] > logits[Int($1)] || (logits[Int($0)] == logits[Int($1)] && $0 < $1)
+            }
         }
         let maxLogit = logits[Int(candidates[0])]
         var probabilities = candidates.map { Double(((logits[Int($0)] - maxLogit) / parameters.temperature)).exponential }
