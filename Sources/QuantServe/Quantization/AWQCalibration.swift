@@ -36,6 +36,7 @@ enum AWQCalibration {
             URL(fileURLWithPath: file.path).standardizedFileURL.path,
             "\(attributes?[.size] ?? 0)", "\((attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)",
             "tokens=\(tokens.map(String.init).joined(separator: ","))", "v\(AWQResult.formatVersion)",
+            AWQSearch.defaultSettings,
         ].joined(separator: "|")
         let key = String(fnv1a(identity), radix: 16)
         let url = cacheDirectory.appendingPathComponent("awq-\(key).json")

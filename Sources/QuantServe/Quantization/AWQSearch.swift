@@ -8,11 +8,12 @@ import Foundation
 struct AWQSearch {
     let model: TransformerModel
     /// Grid sizes as in AutoAWQ: α in {0, 1/20, ..., 19/20}; clip max × (1 - i/20) for i < 10.
-    let scaleGrid = 20
-    let clipGrid = 10
-    /// Tokens whose outputs score each α (the products dominate the search's time); the clipping search's
-    /// covariances use every calibration token.
-    let scaleSearchTokens = 256
+    static let scaleGrid = 20, clipGrid = 10
+    /// Tokens whose outputs score each α (the products dominate the search's time); the channel statistics and
+    /// the clipping search's covariances use every calibration token.
+    static let scaleSearchTokens = 192
+    /// Every setting that changes the result, part of the cache key.
+    static var defaultSettings: String { "grid=\(scaleGrid),clip=\(clipGrid),scoreTokens=\(scaleSearchTokens)" }
 
     /// Runs `tokens` through the (FP32) model and searches every layer.
     func run(tokens: [Int32], key: String, progress: (Int) -> Void = { _ in }) throws -> AWQResult {
@@ -125,14 +126,14 @@ struct AWQSearch {
         for j in 0..<k { wMean[j] /= Float(w.rows) }
 
         // Channel statistics above use every token; the α losses a leading subset.
-        let n = min(n, scaleSearchTokens)
+        let n = min(n, AWQSearch.scaleSearchTokens)
         var reference = w.product(x, n: n)
         if gated { reference = AWQSearch.siluGate(reference, n: n, width: w.rows / 2) }
         var scratch = SearchScratch(weights: w.values.count, outputs: n * w.rows)
         var best = [Float](repeating: 1, count: k)
         var bestLoss = loss(scales: nil, w: w, x: x, n: n, reference: reference, gated: gated, scratch: &scratch)
-        for i in 0..<scaleGrid {
-            let alpha = Float(i) / Float(scaleGrid)
+        for i in 0..<AWQSearch.scaleGrid {
+            let alpha = Float(i) / Float(AWQSearch.scaleGrid)
             var s = (0..<k).map { j in max(pow(xMean[j], alpha) / (pow(wMean[j], 1 - alpha) + 1e-4), 1e-4) }
             let norm = (s.max()! * s.min()!).squareRoot()
             for j in 0..<k { s[j] /= norm }
@@ -204,7 +205,7 @@ struct AWQSearch {
         var quantized = [Float](repeating: 0, count: w.values.count)
         var difference = [Float](repeating: 0, count: w.rows * group)
         var weighted = [Float](repeating: 0, count: w.rows * group)
-        for i in 0..<clipGrid {
+        for i in 0..<AWQSearch.clipGrid {
             let factor = 1 - Float(i) / 20
             for j in clip.indices { clip[j] = maxAbs[j] * factor }
             quantized.withUnsafeMutableBufferPointer { q in
