@@ -80,6 +80,14 @@ final class CLITests: XCTestCase {
         try assertFails(["generate", "--model", model, "--prompt", "", "--temperature", "0"], "the prompt is empty")
     }
 
+    func testGenerationErrors() throws {
+        let llama = try Fixtures.path("tiny-llama.gguf")
+        try assertFails(["generate", "--model", llama, "--prompt", "hi", "--chat", "--quant", "f32"],
+                        "the model has no chat template")
+        try assertFails(["generate", "--model", llama, "--prompt", "hello there my friend", "--ctx-size", "3", "--quant", "f32"],
+                        "the prompt has 12 tokens but the context holds 3")
+    }
+
     func testModelFileErrors() throws {
         try assertFails(["inspect", "--model", "/nonexistent/m.gguf"], "/nonexistent/m.gguf: cannot open")
         let corrupt = FileManager.default.temporaryDirectory.appendingPathComponent("qs-corrupt-\(UUID()).gguf")
