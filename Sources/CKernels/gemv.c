@@ -3,6 +3,7 @@
 // four rows stay in L1 while every activation row passes over them. The reduction order of an output
 // depends on cols only (never on n or on the thread split), which keeps batched results identical to single ones.
 #include "CKernels.h"
+#include "simd_avx2.h"
 #include <immintrin.h>
 #include <string.h>
 
@@ -39,14 +40,6 @@ ALWAYS_INLINE __m256 load8(const void *w, int64_t i, int f16) {
                : _mm256_loadu_ps((const float *)w + i);
 }
 
-__attribute__((target("avx2,fma,f16c")))
-ALWAYS_INLINE float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 // One weight row against one activation row (used for the rows left over after groups of four).
 __attribute__((target("avx2,fma,f16c")))
 ALWAYS_INLINE float dot_avx2(const void *w, int64_t base, const float *xi, int64_t cols, int f16) {
@@ -57,7 +50,7 @@ ALWAYS_INLINE float dot_avx2(const void *w, int64_t base, const float *xi, int64
         a1 = _mm256_fmadd_ps(load8(w, base + c + 8, f16), _mm256_loadu_ps(xi + c + 8), a1);
     }
     for (; c + 8 <= cols; c += 8) a0 = _mm256_fmadd_ps(load8(w, base + c, f16), _mm256_loadu_ps(xi + c), a0);
-    float sum = hsum256(_mm256_add_ps(a0, a1));
+    float sum = qs_hsum_avx2(_mm256_add_ps(a0, a1));
     for (; c < cols; c++) sum += weight_at(w, base + c, f16) * xi[c];
     return sum;
 }
@@ -84,7 +77,7 @@ static void gemv_avx2(float *out, int64_t ldo, const void *w, const float *x, in
                 for (int k = 0; k < 4; k++) a[k][0] = _mm256_fmadd_ps(load8(w, (r + k) * cols + c, f16), x0, a[k][0]);
             }
             for (int k = 0; k < 4; k++) {
-                float sum = hsum256(_mm256_add_ps(a[k][0], a[k][1]));
+                float sum = qs_hsum_avx2(_mm256_add_ps(a[k][0], a[k][1]));
                 for (int64_t t = c; t < cols; t++) sum += weight_at(w, (r + k) * cols + t, f16) * xi[t];
                 out[i * ldo + r + k] = sum;
             }

@@ -1,5 +1,6 @@
 // Element-wise layers and attention. Small next to the matrix products, but on every token of every layer.
 #include "CKernels.h"
+#include "simd_avx2.h"
 #include <immintrin.h>
 #include <math.h>
 
@@ -58,11 +59,7 @@ __attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const 
         acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), acc0);
         acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8), acc1);
     }
-    __m256 acc = _mm256_add_ps(acc0, acc1);
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    float sum = _mm_cvtss_f32(s);
+    float sum = qs_hsum_avx2(_mm256_add_ps(acc0, acc1));
     for (; j < n; j++) sum += a[j] * b[j];
     return sum;
 }

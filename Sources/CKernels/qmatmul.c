@@ -3,6 +3,7 @@
 // Q8 as stored, Q4 as code minus zero point, NF4 as its code value scaled to int8. Reduction order depends on
 // cols only.
 #include "CKernels.h"
+#include "simd_avx2.h"
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -96,13 +97,6 @@ static void qmatmul_scalar(float *out, int64_t ldo, const qs_matrix *w, const qu
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
 
-AVX2 ALWAYS_INLINE float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 // One weight row against up to four activation rows: each 32-value block of weights is unpacked once and used
 // for every activation row. Per activation row the reduction order is the same whatever `count` is (even blocks
 // into acc[0], odd into acc[1]), so results never depend on how rows are grouped.
@@ -152,7 +146,7 @@ AVX2 ALWAYS_INLINE __m256 block_fma(__m256i wabs, __m256i wv, const int8_t *x, f
             for (int k = 0; k < COUNT; k++)                                                                       \
                 acc0[k] = block_fma(a0, w0, x + k * cols + b * 32, ws[b >> gshift] * dx[k * blocks + b], acc0[k]); \
         }                                                                                                         \
-        for (int k = 0; k < COUNT; k++) out[(i0 + k) * ldo + r] = hsum(_mm256_add_ps(acc0[k], acc1[k]));          \
+        for (int k = 0; k < COUNT; k++) out[(i0 + k) * ldo + r] = qs_hsum_avx2(_mm256_add_ps(acc0[k], acc1[k]));          \
     }
 QROW_AVX2(1)
 QROW_AVX2(4)

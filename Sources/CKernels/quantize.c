@@ -40,6 +40,30 @@ static inline float round_even(float x) {
     return (x + magic) - magic;
 }
 
+// One group of the AWQ int4 format: s = (max - min) / 15 rounded to fp16, z = clamp(-round(min / s), 0, 15),
+// q = clamp(round(w / s) + z, 0, 15); min and max first clamped to [-clip, clip] when clip is not NULL.
+// The quantizer and the AWQ search's fake quantization both use it, so the search measures what is deployed.
+typedef struct {
+    uint16_t scale_half;
+    float scale, zero;
+} q4_group;
+
+static inline q4_group q4_group_params(const float *x, int64_t n, const float *clip) {
+    float lo = x[0], hi = x[0];
+    for (int64_t j = 1; j < n; j++) { lo = fminf(lo, x[j]); hi = fmaxf(hi, x[j]); }
+    if (clip) { lo = fmaxf(lo, -*clip); hi = fminf(hi, *clip); }
+    q4_group p;
+    p.scale_half = qs_fp32_to_fp16(fmaxf(hi - lo, 1e-5f) / 15.0f);
+    p.scale = qs_fp16_to_fp32(p.scale_half);
+    p.zero = fminf(fmaxf(-round_even(lo / p.scale), 0), 15);
+    return p;
+}
+
+static inline float q4_code(float w, q4_group p) {
+    float v = round_even(w / p.scale) + p.zero;
+    return v < 0 ? 0 : v > 15 ? 15 : v;
+}
+
 // Pack 32 codes (0..15) of one block: byte j = code[j] | code[j + 16] << 4.
 static inline void pack32(uint8_t *dst, const uint8_t *codes) {
     for (int j = 0; j < 16; j++) dst[j] = (uint8_t)(codes[j] | (codes[j + 16] << 4));
@@ -77,20 +101,11 @@ void qs_quantize_q4(uint8_t *q, uint16_t *scales, uint8_t *zeros, const float *s
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t g = 0; g < groups; g++) {
             const float *x = src + r * cols + g * group;
-            float lo = x[0], hi = x[0];
-            for (int64_t j = 1; j < group; j++) { lo = fminf(lo, x[j]); hi = fmaxf(hi, x[j]); }
-            if (clip) { float c = clip[r * groups + g]; lo = fmaxf(lo, -c); hi = fminf(hi, c); }
-            // AWQ: s = (max - min) / 15, z = clamp(-round(min / s), 0, 15), q = clamp(round(w / s) + z, 0, 15).
-            uint16_t h = qs_fp32_to_fp16(fmaxf(hi - lo, 1e-5f) / 15.0f);
-            float s = qs_fp16_to_fp32(h);
-            float z = fminf(fmaxf(-round_even(lo / s), 0), 15);
-            scales[r * groups + g] = h;
-            zeros[r * groups + g] = (uint8_t)z;
+            q4_group p = q4_group_params(x, group, clip ? clip + r * groups + g : NULL);
+            scales[r * groups + g] = p.scale_half;
+            zeros[r * groups + g] = (uint8_t)p.zero;
             for (int64_t b = 0; b < group / 32; b++) {
-                for (int j = 0; j < 32; j++) {
-                    float v = round_even(x[b * 32 + j] / s) + z;
-                    codes[j] = (uint8_t)(v < 0 ? 0 : v > 15 ? 15 : v);
-                }
+                for (int j = 0; j < 32; j++) codes[j] = (uint8_t)q4_code(x[b * 32 + j], p);
                 pack32(q + (r * cols + g * group + b * 32) / 2, codes);
             }
         }
@@ -172,17 +187,8 @@ static void fake_quantize_rows(const fake_quantize_job *job, int64_t r0, int64_t
             const float *s = job->col_scale ? job->col_scale + g * group : NULL;
             float *y = job->dst + r * cols + g * group;
             for (int64_t j = 0; j < group; j++) buffer[j] = s ? x[j] * s[j] : x[j];
-            float lo = buffer[0], hi = buffer[0];
-            for (int64_t j = 1; j < group; j++) { lo = fminf(lo, buffer[j]); hi = fmaxf(hi, buffer[j]); }
-            if (job->clip) { float c = job->clip[r * groups + g]; lo = fmaxf(lo, -c); hi = fminf(hi, c); }
-            float step = qs_fp16_to_fp32(qs_fp32_to_fp16(fmaxf(hi - lo, 1e-5f) / 15.0f));
-            float inv = 1.0f / step;
-            float z = fminf(fmaxf(-round_even(lo * inv), 0), 15);
-            for (int64_t j = 0; j < group; j++) {
-                float v = round_even(buffer[j] * inv) + z;
-                v = v < 0 ? 0 : v > 15 ? 15 : v;
-                buffer[j] = (v - z) * step;
-            }
+            q4_group p = q4_group_params(buffer, group, job->clip ? job->clip + r * groups + g : NULL);
+            for (int64_t j = 0; j < group; j++) buffer[j] = (q4_code(buffer[j], p) - p.zero) * p.scale;
             if (s) for (int64_t j = 0; j < group; j++) y[j] = buffer[j] / s[j];
             else for (int64_t j = 0; j < group; j++) y[j] = buffer[j];
         }

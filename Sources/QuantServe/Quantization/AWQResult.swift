@@ -15,7 +15,7 @@ struct AWQLayer: Codable, Sendable, Equatable {
 
 /// The whole search result, cached on disk as JSON beside the model (keyed by source file and settings).
 struct AWQResult: Codable, Sendable, Equatable {
-    static let formatVersion = 2
+    static let formatVersion = 3
     var version = AWQResult.formatVersion
     var key: String
     var layers: [AWQLayer]
