@@ -16,13 +16,9 @@ struct AWQSearch {
     static var defaultSettings: String { "grid=\(scaleGrid),clip=\(clipGrid),scoreTokens=\(scaleSearchTokens)" }
 
     /// Runs `tokens` through the (FP32) model and searches every layer.
-    func run(tokens: [Int32], key: String, progress: (Int) -> Void = { _ in }) throws -> AWQResult {
+    func run(tokens: [Int32], key: String) throws -> AWQResult {
         let captures = try capture(tokens: tokens)
-        var layers: [AWQLayer] = []
-        for l in 0..<model.configuration.layerCount {
-            layers.append(searchLayer(l, captures: captures[l], tokens: tokens.count))
-            progress(l)
-        }
+        let layers = (0..<model.configuration.layerCount).map { searchLayer($0, captures: captures[$0], tokens: tokens.count) }
         return AWQResult(key: key, layers: layers)
     }
 

@@ -21,7 +21,7 @@ public struct Sampler: Sendable {
             }
         }
         let maxLogit = logits[Int(candidates[0])]
-        var probabilities = candidates.map { Double(((logits[Int($0)] - maxLogit) / parameters.temperature)).exponential }
+        var probabilities = candidates.map { exp(Double((logits[Int($0)] - maxLogit) / parameters.temperature)) }
         let total = probabilities.reduce(0, +)
         for i in probabilities.indices { probabilities[i] /= total }
         // Top-p: the smallest prefix whose mass reaches p.
@@ -69,10 +69,6 @@ public struct Sampler: Sendable {
         }
         return heap.reversed()
     }
-}
-
-private extension Double {
-    var exponential: Double { exp(self) }
 }
 
 #if canImport(Glibc)
