@@ -7,7 +7,7 @@ struct OptionSpec {
 
 extension OptionSpec {
     /// Options several commands share, spelled once.
-    static let model = OptionSpec(name: "model", valueName: "PATH", help: "GGUF model file")
+    static let model = OptionSpec(name: "model", valueName: "PATH", help: "GGUF model file or Hugging Face model folder")
     static let threads = OptionSpec(name: "threads", valueName: "N", help: "compute threads (default: all cores)")
     static let calibration = OptionSpec(name: "calibration", valueName: "FILE",
                                         help: "calibration text for int4's AWQ search (default: bundled)")

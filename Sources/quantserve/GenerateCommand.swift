@@ -12,7 +12,7 @@ struct GenerateCommand: Command {
         OptionSpec(name: "top-k", valueName: "K", help: "keep the K most likely tokens, 0 for all (default 40)"),
         OptionSpec(name: "top-p", valueName: "P", help: "keep the smallest set with mass P (default 0.95)"),
         OptionSpec(name: "seed", valueName: "S", help: "random seed for reproducible sampling"),
-        OptionSpec(name: "quant", valueName: "LEVEL", help: "weights in memory: \(QuantLevel.allCases.map(\.rawValue).joined(separator: ", ")) (default \(QuantLevel.default.rawValue))"),
+        OptionSpec(name: "quant", valueName: "LEVEL", help: "weights in memory: \(QuantLevel.allCases.map(\.rawValue).joined(separator: ", ")) (default: a pre-quantized folder's own, else \(QuantLevel.default.rawValue))"),
         .threads,
         OptionSpec(name: "ctx-size", valueName: "N", help: "context size in tokens (default: the model's, at most 4096)"),
         .calibration,
@@ -32,7 +32,7 @@ struct GenerateCommand: Command {
             sampling.seed = seed
         }
         try sampling.validate()
-        let level = try parseLevel(arguments.string("quant"))
+        let level = try arguments.string("quant").map(parseLevel)
         let threads = try arguments.int("threads", range: 1...1024) ?? ComputeContext.defaultThreadCount
         let contextSize = try arguments.int("ctx-size", range: 1...(1 << 24)) ?? 4096
 
@@ -62,15 +62,14 @@ struct GenerateCommand: Command {
         let s = result.stats
         let report = String(
             format: "load: %.2f s (%@, %d threads, %@ kernels)\nprefill: %d tokens, %.1f tok/s\ndecode: %d tokens, %.1f tok/s (%@)\n",
-            loaded.loadSeconds, level.rawValue, context.threads, context.variantName,
+            loaded.loadSeconds, loaded.model.level.rawValue, context.threads, context.variantName,
             s.promptTokens, s.prefillTokensPerSecond, s.generatedTokens, s.decodeTokensPerSecond,
             result.finishReason.rawValue)
         FileHandle.standardError.write(Data(report.utf8))
     }
 }
 
-func parseLevel(_ raw: String?) throws -> QuantLevel {
-    guard let raw else { return .default }
+func parseLevel(_ raw: String) throws -> QuantLevel {
     do {
         return try QuantLevel.parse(raw)
     } catch {

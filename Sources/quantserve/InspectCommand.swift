@@ -8,27 +8,19 @@ struct InspectCommand: Command {
 
     static func run(_ arguments: ParsedArguments) throws {
         let path = try arguments.required("model")
-        let (file, tokenizer) = try ModelLoader.tokenizer(path: path)
-        guard let name = file.architecture, let architecture = Architecture.named(name) else {
-            throw ModelFileError(path: path, "unsupported architecture '\(file.architecture ?? "none")'")
-        }
-        let c = try architecture.configuration(file)
-        var typeCounts: [String: Int] = [:]
-        var fileBytes = 0
-        for t in file.tensors {
-            typeCounts[t.type.name, default: 0] += 1
-            fileBytes += t.byteCount
-        }
+        let (source, tokenizer) = try ModelLoader.tokenizer(path: path)
+        let c = try source.configuration()
         let mib = { (bytes: Int) in String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
+        let name = (source as? GGUFFile)?.metadata["general.name"]?.stringValue ?? "-"
         var lines = [
-            "file: \(path) (GGUF v\(file.version), \(file.tensors.count) tensors, \(mib(fileBytes)) of tensor data)",
-            "name: \(file.metadata["general.name"]?.stringValue ?? "-")",
+            "file: \(path) (\(source.summary))",
+            "name: \(name)",
             "architecture: \(c.architecture)",
             "parameters: \(c.parameterCount) (\(String(format: "%.0f", Double(c.parameterCount) / 1e6)) M)",
             "layers: \(c.layerCount), hidden: \(c.hiddenSize), ffn: \(c.intermediateSize)",
             "heads: \(c.headCount) (kv \(c.kvHeadCount)), head dim: \(c.headDim), rope: base \(c.ropeBase), \(c.ropePairing.rawValue) pairs",
             "context length: \(c.contextLength), rms eps: \(c.rmsNormEpsilon), output: \(c.tiedOutput ? "tied to embeddings" : "own matrix")",
-            "tensor types: " + typeCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "),
+            "stored level: \(source.storedLevel?.rawValue ?? "none (float weights)"), default level: \(source.defaultLevel.rawValue)",
             "tokenizer: \(tokenizer.summary)",
         ]
         let kvPerToken = 2 * c.layerCount * c.kvDim * 4

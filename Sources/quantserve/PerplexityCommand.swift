@@ -6,7 +6,7 @@ struct PerplexityCommand: Command {
     static let summary = "perplexity of a text by llama.cpp's method, optionally against another level"
     static let options: [OptionSpec] = [
         .model,
-        OptionSpec(name: "quant", valueName: "LEVEL", help: "quantization level (default \(QuantLevel.default.rawValue))"),
+        OptionSpec(name: "quant", valueName: "LEVEL", help: "quantization level (default: a pre-quantized folder's own, else \(QuantLevel.default.rawValue))"),
         OptionSpec(name: "file", valueName: "TEXT", help: "text file to score"),
         OptionSpec(name: "ctx-size", valueName: "N", help: "tokens per chunk (default 512)"),
         OptionSpec(name: "chunks", valueName: "N", help: "score at most N chunks (default: all)"),
@@ -17,7 +17,7 @@ struct PerplexityCommand: Command {
 
     static func run(_ arguments: ParsedArguments) throws {
         let path = try arguments.required("model")
-        let level = try parseLevel(arguments.string("quant"))
+        let level = try arguments.string("quant").map(parseLevel)
         let textPath = try arguments.required("file")
         let contextSize = try arguments.int("ctx-size", range: 8...(1 << 20)) ?? 512
         let maxChunks = try arguments.int("chunks", range: 1...1_000_000)
@@ -31,7 +31,7 @@ struct PerplexityCommand: Command {
         let context = ComputeContext(threads: threads)
         let loaded = try ModelLoader.load(path: path, level: level, context: context, calibrationText: try calibrationText(arguments), log: logToStderr)
         let base = try compare.map {
-            try TransformerModel(file: loaded.file, level: $0, context: context,
+            try TransformerModel(source: loaded.source, level: $0, context: context,
                                  calibrationText: try calibrationText(arguments), log: logToStderr)
         }
         let tokenizer = loaded.tokenizer
@@ -42,7 +42,7 @@ struct PerplexityCommand: Command {
                                         bos: tokenizer.addsBOS ? tokenizer.bosTokenID : nil,
                                         contextSize: contextSize, maxChunks: maxChunks)
         var object: [String: Any] = [
-            "ppl": r.perplexity, "quant": level.rawValue, "ctx_size": contextSize, "chunks": r.chunks,
+            "ppl": r.perplexity, "quant": loaded.model.level.rawValue, "ctx_size": contextSize, "chunks": r.chunks,
             "scored_tokens": r.scoredTokens,
             "seconds": Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
         ]

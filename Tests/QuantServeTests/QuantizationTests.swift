@@ -44,8 +44,7 @@ final class QuantizationTests: XCTestCase {
 
     /// Resident weights against fp16: the ceilings, on the real model's shapes.
     func testResidentWeightRatios() throws {
-        let (file, _) = try ModelLoader.tokenizer(path: try Fixtures.defaultModelPath())
-        let c = try Architecture.qwen2.configuration(file)
+        let c = try GGUFFile(path: try Fixtures.defaultModelPath()).configuration()
         let fp16 = Double(c.weightBytes(at: .fp16))
         XCTAssertLessThanOrEqual(Double(c.weightBytes(at: .int8)) / fp16, 0.56)
         XCTAssertLessThanOrEqual(Double(c.weightBytes(at: .int4)) / fp16, 0.36)
@@ -84,15 +83,16 @@ final class QuantizationTests: XCTestCase {
         setenv("QUANTSERVE_CACHE", cacheDirectory.path, 1)
         defer { unsetenv("QUANTSERVE_CACHE"); try? FileManager.default.removeItem(at: cacheDirectory) }
         let context = ComputeContext(threads: 2)
-        let (file, tokenizer) = try ModelLoader.tokenizer(path: try Fixtures.path("tiny-qwen2.gguf"))
+        let file = try GGUFFile(path: try Fixtures.path("tiny-qwen2.gguf"))
+        let tokenizer = try makeTokenizer(vocabulary: try file.tokenizerVocabulary())
         var searches = 0
-        let first = try AWQCalibration.result(file: file, tokenizer: tokenizer, calibrationText: nil, context: context) { _ in searches += 1 }
-        let second = try AWQCalibration.result(file: file, tokenizer: tokenizer, calibrationText: nil, context: context) { _ in searches += 1 }
+        let first = try AWQCalibration.result(source: file, tokenizer: tokenizer, calibrationText: nil, context: context) { _ in searches += 1 }
+        let second = try AWQCalibration.result(source: file, tokenizer: tokenizer, calibrationText: nil, context: context) { _ in searches += 1 }
         XCTAssertEqual(first, second)
         XCTAssertEqual(searches, 2, "two log lines from the one search, none from the cached read")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: cacheDirectory.path).count, 1)
         // Other calibration text: another key, another search.
-        let other = try AWQCalibration.result(file: file, tokenizer: tokenizer,
+        let other = try AWQCalibration.result(source: file, tokenizer: tokenizer,
                                               calibrationText: String(repeating: "other calibration words ", count: 100),
                                               context: context) { _ in }
         XCTAssertNotEqual(other.key, first.key)
@@ -101,7 +101,7 @@ final class QuantizationTests: XCTestCase {
         XCTAssertEqual(layer.downScales.count, 160)
         XCTAssertTrue(layer.attentionScales.allSatisfy { $0.isFinite && $0 > 0 })
         XCTAssertEqual(Set(layer.clips.keys), ["v", "o", "gate", "up", "down"])
-        XCTAssertThrowsError(try AWQCalibration.result(file: file, tokenizer: tokenizer, calibrationText: "too short",
+        XCTAssertThrowsError(try AWQCalibration.result(source: file, tokenizer: tokenizer, calibrationText: "too short",
                                                        context: context) { _ in })
     }
 
@@ -110,7 +110,7 @@ final class QuantizationTests: XCTestCase {
         let context = ComputeContext()
         let path = try Fixtures.defaultModelPath()
         let loaded = try ModelLoader.load(path: path, level: .int8, context: context)
-        let fp16 = try TransformerModel(file: loaded.file, level: .fp16, context: context)
+        let fp16 = try TransformerModel(source: loaded.source, level: .fp16, context: context)
         let tokens = loaded.tokenizer.encode(try heldOutText, addSpecial: true, parseSpecial: false)
         let r = try Perplexity.evaluate(model: loaded.model, base: fp16, tokens: tokens, bos: nil, contextSize: 512, maxChunks: 2)
         XCTAssertLessThanOrEqual(r.perplexity / r.basePerplexity!, 1.01)

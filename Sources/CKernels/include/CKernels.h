@@ -95,6 +95,19 @@ double qs_squared_error(const float *a, const float *b, int64_t n);
 /// Rows r0 ..< r1 of a matrix as FP32: dst [(r1 - r0), cols].
 void qs_matrix_dequantize_rows(float *dst, const qs_matrix *w, int64_t r0, int64_t r1);
 
+// ---- Checkpoint layouts (Hugging Face folders; run once at load or export) ---------------------------------------
+// AutoAWQ GEMM, for W [N, K] (out N, in K), group G: qweight i32 [K, N/8], qzeros i32 [K/G, N/8], scales fp16 [K/G, N];
+// the value of column 8c + j sits at bit 4 * {0,4,1,5,2,6,3,7}[j] of its i32. Rows n0 ..< n1 (a multiple of 8 apart)
+// of the Q4 matrix parts q [N, K/2], scales [N, K/G], zeros [N, K/G] are written from it, or read into it.
+void qs_awq_to_q4(uint8_t *q, uint16_t *scales, uint8_t *zeros, const int32_t *qweight, const int32_t *qzeros,
+                  const uint16_t *awq_scales, int64_t K, int64_t N, int64_t G, int64_t n0, int64_t n1);
+void qs_q4_to_awq(int32_t *qweight, int32_t *qzeros, uint16_t *awq_scales, const uint8_t *q, const uint16_t *scales,
+                  const uint8_t *zeros, int64_t K, int64_t N, int64_t G, int64_t n0, int64_t n1);
+// bitsandbytes 4-bit packing (two codes a byte, element 2i in the high nibble) <-> the Q4/NF4 packing above
+// (per 32 values, byte j = v[j] | v[j + 16] << 4). n values, a multiple of 32.
+void qs_bnb4_to_q4_packing(uint8_t *dst, const uint8_t *src, int64_t n);
+void qs_q4_packing_to_bnb4(uint8_t *dst, const uint8_t *src, int64_t n);
+
 /// Scratch floats `qs_matmul_quantized` needs for n activation rows of length cols.
 int64_t qs_activation_scratch_floats(int64_t n, int64_t cols);
 

@@ -1,20 +1,21 @@
 import Foundation
 
-/// A model ready to run: its file, tokenizer and weights at the chosen quantization level.
+/// A model ready to run: its source, tokenizer and weights at the chosen quantization level.
 public struct LoadedModel {
-    public let file: GGUFFile
+    /// The GGUF file or Hugging Face folder it was read from.
+    public let source: any ModelSource
     public let tokenizer: any Tokenizer
     public let model: TransformerModel
     public let loadSeconds: Double
 }
 
-/// Opens model files. (GGUF now; Hugging Face folders join with the quantization levels.)
+/// Opens models: GGUF files and Hugging Face folders (a path that is a directory).
 public enum ModelLoader {
-    /// Opens the file and reads the tokenizer only: no weights are touched.
-    public static func tokenizer(path: String) throws -> (GGUFFile, any Tokenizer) {
-        let file = try GGUFFile(path: path)
+    /// Opens the model and reads the tokenizer only: no weights are touched.
+    public static func tokenizer(path: String) throws -> (any ModelSource, any Tokenizer) {
+        let source = try openModelSource(path: path)
         do {
-            return (file, try makeTokenizer(vocabulary: try file.tokenizerVocabulary()))
+            return (source, try makeTokenizer(vocabulary: try source.tokenizerVocabulary()))
         } catch let error as ModelFileError {
             throw error
         } catch {
@@ -23,18 +24,19 @@ public enum ModelLoader {
     }
 
     /// - Parameters:
+    ///   - level: the quantization level; nil for the source's own (a pre-quantized folder's) or else the default.
     ///   - calibrationText: text for the int4 level's AWQ search (default: the bundled calibration text).
     ///   - log: progress messages (the AWQ search).
-    public static func load(path: String, level: QuantLevel, context: ComputeContext, calibrationText: String? = nil,
+    public static func load(path: String, level: QuantLevel?, context: ComputeContext, calibrationText: String? = nil,
                             log: (String) -> Void = { _ in }) throws -> LoadedModel {
         let start = DispatchTime.now()
-        let (file, tokenizer) = try tokenizer(path: path)
-        let model = try TransformerModel(file: file, level: level, context: context, calibrationText: calibrationText,
-                                         log: log)
+        let (source, tokenizer) = try tokenizer(path: path)
+        let model = try TransformerModel(source: source, level: level ?? source.defaultLevel, context: context,
+                                         calibrationText: calibrationText, log: log)
         guard tokenizer.vocabularySize <= model.configuration.vocabularySize else {
-            throw file.error("the tokenizer has \(tokenizer.vocabularySize) tokens but the embedding only \(model.configuration.vocabularySize)")
+            throw ModelFileError(path: path, "the tokenizer has \(tokenizer.vocabularySize) tokens but the embedding only \(model.configuration.vocabularySize)")
         }
-        return LoadedModel(file: file, tokenizer: tokenizer, model: model,
+        return LoadedModel(source: source, tokenizer: tokenizer, model: model,
                            loadSeconds: DispatchTime.now().seconds(since: start))
     }
 }

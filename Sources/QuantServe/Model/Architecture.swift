@@ -5,6 +5,8 @@ public struct Architecture: Sendable {
     public let name: String
     /// Reads the configuration from GGUF metadata.
     public let configuration: @Sendable (GGUFFile) throws -> ModelConfiguration
+    /// Reads the configuration from a Hugging Face `config.json` whose `model_type` is `name`; nil where unsupported.
+    public var huggingFace: (@Sendable (HFConfig) throws -> ModelConfiguration)? = nil
 
     /// Every architecture this build knows, by `general.architecture`.
     public static let registry: [String: Architecture] = [
@@ -51,7 +53,10 @@ public struct Architecture: Sendable {
 
 extension ModelConfiguration {
     /// Rejects sizes no real model has, before anything is allocated from them.
-    func validate(file: GGUFFile) throws {
+    func validate(file: GGUFFile) throws { try validate(path: file.path) }
+
+    func validate(path: String) throws {
+        func fail(_ problem: String) -> ModelFileError { ModelFileError(path: path, problem) }
         let limits: [(String, Int, ClosedRange<Int>)] = [
             ("embedding_length", hiddenSize, 1...65536),
             ("feed_forward_length", intermediateSize, 1...262_144),
@@ -62,11 +67,11 @@ extension ModelConfiguration {
             ("context_length", contextLength, 1...(1 << 24)),
         ]
         for (name, value, range) in limits where !range.contains(value) {
-            throw file.error("\(name) = \(value) is outside \(range.lowerBound)...\(range.upperBound)")
+            throw fail("\(name) = \(value) is outside \(range.lowerBound)...\(range.upperBound)")
         }
-        guard headDim % 2 == 0 else { throw file.error("head dimension \(headDim) is odd") }
+        guard headDim % 2 == 0 else { throw fail("head dimension \(headDim) is odd") }
         guard rmsNormEpsilon > 0, rmsNormEpsilon.isFinite, ropeBase > 0, ropeBase.isFinite else {
-            throw file.error("layer_norm_rms_epsilon or rope.freq_base is not a positive number")
+            throw fail("layer_norm_rms_epsilon or rope.freq_base is not a positive number")
         }
     }
 }

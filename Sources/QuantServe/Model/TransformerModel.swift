@@ -24,26 +24,30 @@ public final class TransformerModel {
     /// A model at `level`; for `int4` the AWQ search result comes from the cache or is computed first.
     public convenience init(file: GGUFFile, level: QuantLevel, context: ComputeContext, calibrationText: String? = nil,
                             log: (String) -> Void = { _ in }) throws {
-        var awq: AWQResult?
-        if level == .int4 {
-            let tokenizer = try makeTokenizer(vocabulary: try file.tokenizerVocabulary())
-            awq = try AWQCalibration.result(file: file, tokenizer: tokenizer, calibrationText: calibrationText,
-                                            context: context, log: log)
-        }
-        try self.init(file: file, level: level, awq: awq, context: context)
+        try self.init(source: file as any ModelSource, level: level, context: context, calibrationText: calibrationText,
+                      log: log)
     }
 
-    init(file: GGUFFile, level: QuantLevel, awq: AWQResult?, context: ComputeContext) throws {
-        guard let name = file.architecture else { throw file.error("missing metadata 'general.architecture'") }
-        guard let architecture = Architecture.named(name) else {
-            let known = Architecture.registry.keys.sorted().joined(separator: ", ")
-            throw file.error("unsupported architecture '\(name)' (supported: \(known))")
+    /// A model at `level` from a GGUF file or a Hugging Face folder. For `int4` the AWQ search result comes from the
+    /// cache or is computed first, except from a folder already quantized by AWQ, whose weights are used as stored.
+    public convenience init(source: any ModelSource, level: QuantLevel, context: ComputeContext,
+                            calibrationText: String? = nil, log: (String) -> Void = { _ in }) throws {
+        let tensors = try source.tensors()
+        var awq: AWQResult?
+        if level == .int4 && source.storedLevel != .int4 {
+            let tokenizer = try makeTokenizer(vocabulary: try source.tokenizerVocabulary())
+            awq = try AWQCalibration.result(source: tensors, tokenizer: tokenizer, calibrationText: calibrationText,
+                                            context: context, log: log)
         }
-        let c = try architecture.configuration(file)
+        try self.init(source: tensors, level: level, awq: awq, context: context)
+    }
+
+    init(source: any TensorSource, level: QuantLevel, awq: AWQResult?, context: ComputeContext) throws {
+        let c = try source.configuration()
         configuration = c
         self.level = level
         self.context = context
-        weights = try TransformerWeights(file: file, configuration: c, level: level, awq: awq)
+        weights = try TransformerWeights(source: source, configuration: c, level: level, awq: awq)
         inverseFrequencies = (0..<c.headDim / 2).map { i in
             Float(1.0 / pow(Double(c.ropeBase), Double(2 * i) / Double(c.headDim)))
         }

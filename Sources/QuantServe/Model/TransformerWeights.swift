@@ -10,7 +10,7 @@ struct DecoderLayerWeights: Sendable {
     var gate, up, down: WeightMatrix
 }
 
-/// All weights of a Llama-style model, at one quantization level, read from a GGUF file.
+/// All weights of a Llama-style model, at one quantization level, read from a GGUF file or a Hugging Face folder.
 struct TransformerWeights: Sendable {
     var embedding: WeightMatrix
     var layers: [DecoderLayerWeights]
@@ -31,8 +31,8 @@ struct TransformerWeights: Sendable {
     }
 
     /// `awq`: scales and clipping bounds from an AWQ search, applied as the weights are read (int4 only).
-    init(file: GGUFFile, configuration c: ModelConfiguration, level: QuantLevel, awq: AWQResult? = nil) throws {
-        let loader = GGUFWeightLoader(file: file, level: level)
+    init(source: any TensorSource, configuration c: ModelConfiguration, level: QuantLevel, awq: AWQResult? = nil) throws {
+        let loader = WeightLoader(source: source, level: level)
         // A tied embedding is also the output matrix, so it takes the output's format.
         embedding = try loader.matrix("token_embd.weight", rows: c.vocabularySize, cols: c.hiddenSize, isOutput: c.tiedOutput)
         outputNorm = try loader.vector("output_norm.weight", count: c.hiddenSize)
@@ -55,42 +55,32 @@ private final class LayerSlots: @unchecked Sendable {
     var values: [Result<DecoderLayerWeights, Error>?] { slots }
 }
 
-/// Reads named GGUF tensors as vectors or weight matrices, checking shapes.
-struct GGUFWeightLoader: Sendable {
-    let file: GGUFFile
+/// Reads tensors by their GGUF names (each source maps them to its own) as vectors or weight matrices, checking shapes.
+struct WeightLoader: Sendable {
+    let source: any TensorSource
     let level: QuantLevel
 
-    func tensor(_ name: String, _ expected: [Int]) throws -> GGUFTensorInfo {
-        guard let t = file.tensor(name) else { throw file.error("missing tensor '\(name)'") }
-        guard t.dimensions == expected else {
-            throw file.error("tensor '\(name)' has shape \(t.dimensions), expected \(expected)")
-        }
-        guard t.type.isDequantizable else {
-            throw file.error("tensor '\(name)' has type \(t.type.name), which cannot be loaded (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K)")
-        }
-        return t
-    }
-
     func vector(_ name: String, count: Int) throws -> [Float] {
-        try Dequantizer.dequantize(tensor(name, [count]), in: file)
+        try source.vector(name, count: count)
     }
 
     func optionalVector(_ name: String, count: Int) throws -> [Float]? {
-        file.tensor(name) == nil ? nil : try vector(name, count: count)
+        source.contains(name) ? try vector(name, count: count) : nil
     }
 
-    /// A `[rows, cols]` matrix (GGUF `ne = [cols, rows]`).
     /// A `[rows, cols]` matrix (GGUF `ne = [cols, rows]`), its columns multiplied by `columnScales` and its rows
     /// divided by `rowDivisors` (AWQ's folded scales) before it is quantized, Q4 groups clipped to `clip`.
+    /// A matrix stored pre-quantized in the level's packing is taken as it is.
     func matrix(_ name: String, rows: Int, cols: Int, isOutput: Bool = false, columnScales: [Float]? = nil,
                 rowDivisors: [Float]? = nil, clip: [Float]? = nil) throws -> WeightMatrix {
-        let t = try tensor(name, [cols, rows])
-        let rowBytes = cols / t.type.blockSize * t.type.blockBytes
-        let base = file.data(of: t).baseAddress!
         let format = level.format(cols: cols, isOutput: isOutput)
+        if columnScales == nil, rowDivisors == nil, clip == nil,
+           let stored = try source.storedMatrix(name, rows: rows, cols: cols, level: level, format: format) {
+            return stored
+        }
+        let reader = try source.matrixRows(name, rows: rows, cols: cols)
         return try WeightMatrix(rows: rows, cols: cols, format: format, clip: format.kind == QS_FORMAT_Q4 ? clip : nil) { range, destination in
-            try Dequantizer.dequantize(t.type, from: base + range.lowerBound * rowBytes, into: destination,
-                                       count: range.count * cols)
+            try reader.read(range, destination)
             for (i, r) in range.enumerated() {
                 let row = destination + i * cols
                 if let columnScales { for j in 0..<cols { row[j] *= columnScales[j] } }

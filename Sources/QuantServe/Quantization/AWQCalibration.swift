@@ -23,18 +23,16 @@ enum AWQCalibration {
         return base.appendingPathComponent("quantserve")
     }
 
-    /// The search result for `file`: from the cache when the key (source file identity and every setting) matches.
-    static func result(file: GGUFFile, tokenizer: any Tokenizer, calibrationText: String?,
+    /// The search result for `source`: from the cache when the key (source files' identity and every setting) matches.
+    static func result(source: any TensorSource, tokenizer: any Tokenizer, calibrationText: String?,
                        context: ComputeContext, log: (String) -> Void) throws -> AWQResult {
         let text = try calibrationText ?? defaultText()
         let tokens = Array(tokenizer.encode(text, addSpecial: true, parseSpecial: false).prefix(tokenCount))
         guard tokens.count >= 64 else {
-            throw ModelFileError(path: file.path, "the calibration text gives \(tokens.count) tokens; AWQ needs at least 64")
+            throw ModelFileError(path: source.path, "the calibration text gives \(tokens.count) tokens; AWQ needs at least 64")
         }
-        let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
         let identity = [
-            URL(fileURLWithPath: file.path).standardizedFileURL.path,
-            "\(attributes?[.size] ?? 0)", "\((attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)",
+            source.cacheIdentity,
             "tokens=\(tokens.map(String.init).joined(separator: ","))", "v\(AWQResult.formatVersion)",
             AWQSearch.defaultSettings,
         ].joined(separator: "|")
@@ -46,7 +44,7 @@ enum AWQCalibration {
         }
         log("awq: searching scales and clipping on \(tokens.count) calibration tokens (cached in \(url.path))")
         let start = Date()
-        let fp32 = try TransformerModel(file: file, level: .f32, context: context)
+        let fp32 = try TransformerModel(source: source, level: .f32, awq: nil, context: context)
         let result = try AWQSearch(model: fp32).run(tokens: tokens, key: key)
         log(String(format: "awq: search took %.1f s", Date().timeIntervalSince(start)))
         try? FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
