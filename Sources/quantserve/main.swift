@@ -9,7 +9,8 @@ protocol Command {
     static func run(_ arguments: ParsedArguments) throws
 }
 
-let commands: [any Command.Type] = [GenerateCommand.self, TokenizeCommand.self, PerplexityCommand.self, BenchCommand.self, InspectCommand.self]
+let commands: [any Command.Type] = [GenerateCommand.self, TokenizeCommand.self, PerplexityCommand.self, BenchCommand.self,
+                                     QuantizeCommand.self, InspectCommand.self]
 
 func printError(_ message: String) {
     FileHandle.standardError.write(Data("quantserve: \(message)\n".utf8))
