@@ -9,12 +9,12 @@ enum CheckpointTensors {
     /// AutoAWQ GEMM: `qweight`, `qzeros`, `scales` of a Q4 matrix (rows a multiple of 8).
     static func awq(_ w: WeightMatrix, base: String) -> [Entry] {
         let (n, k, g) = (w.rows, w.cols, w.format.group)
-        let m = w.matrix
-        // Each entry converts the whole matrix and keeps its part (cheap next to writing it).
+        // Each entry converts the whole matrix and keeps its part (cheap next to writing it). The closures hold `w`,
+        // which keeps its buffers alive until they run.
         func part(_ body: @escaping (AWQParts, UnsafeMutableRawBufferPointer) -> Void) -> (UnsafeMutableRawBufferPointer) -> Void {
             { out in
                 let parts = AWQParts(k: k, n: n, g: g)
-                parts.convert(m)
+                parts.convert(w.matrix)
                 body(parts, out)
             }
         }
