@@ -47,7 +47,7 @@ final class CLITests: XCTestCase {
     }
 
     func testHelpOnEveryCommand() throws {
-        for command in ["generate", "tokenize", "inspect", "perplexity", "bench"] {
+        for command in ["generate", "tokenize", "inspect", "perplexity", "bench", "quantize"] {
             let r = try run([command, "--help"])
             XCTAssertEqual(r.status, 0)
             XCTAssertTrue(r.stdout.contains("usage: quantserve \(command)"), r.stdout)
@@ -160,5 +160,34 @@ final class CLITests: XCTestCase {
         for field in ["architecture: qwen2", "layers: 2", "heads: 4 (kv 2)", "tied to embeddings", "byte-level BPE", "memory at fp16"] {
             XCTAssertTrue(r.stdout.contains(field), "inspect lacks \(field): \(r.stdout)")
         }
+    }
+
+    func testQuantizeWritesALoadableFolder() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("qs-quantize-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let model = try Fixtures.path("tiny-qwen2.gguf")
+        let r = try run(["quantize", "--model", model, "--quant", "nf4", "--out", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("wrote \(out.path) at nf4"), r.stderr)
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: out.path)),
+                       ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"])
+        let config = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("config.json"))) as? [String: Any])
+        XCTAssertEqual((config["quantization_config"] as? [String: Any])?["quant_method"] as? String, "bitsandbytes")
+
+        // The folder runs at its own level by default, greedily as the GGUF does at nf4.
+        let fromFolder = try run(["generate", "--model", out.path, "--prompt", "def add(a, b):", "--temperature", "0", "--max-tokens", "6"])
+        XCTAssertEqual(fromFolder.status, 0, fromFolder.stderr)
+        XCTAssertTrue(fromFolder.stderr.contains("(nf4,"), fromFolder.stderr)
+        let fromGGUF = try run(["generate", "--model", model, "--quant", "nf4", "--prompt", "def add(a, b):", "--temperature", "0", "--max-tokens", "6"])
+        XCTAssertEqual(fromFolder.stdout, fromGGUF.stdout)
+        let inspect = try run(["inspect", "--model", out.path])
+        XCTAssertTrue(inspect.stdout.contains("bitsandbytes NF4") && inspect.stdout.contains("stored level: nf4"), inspect.stdout)
+
+        try assertFails(["quantize", "--model", model, "--quant", "int8", "--out", out.path], "exists and is not empty (use --force")
+        let forced = try run(["quantize", "--model", model, "--quant", "int8", "--out", out.path, "--force"])
+        XCTAssertEqual(forced.status, 0, forced.stderr)
+        try assertFails(["quantize", "--model", model, "--out", out.path], "missing required option '--quant'")
+        try assertFails(["quantize", "--model", model, "--quant", "int3", "--out", out.path], "unknown quantization level 'int3'")
+        try assertFails(["generate", "--model", FileManager.default.temporaryDirectory.path, "--prompt", "a"], "config.json: missing")
     }
 }
