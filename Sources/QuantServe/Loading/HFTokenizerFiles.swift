@@ -27,120 +27,104 @@ struct HFTokenizerFiles {
 
     func vocabulary() throws -> TokenizerVocabulary {
         let path = folder.appendingPathComponent("tokenizer.json").path
-        let json = try JSONFields(path: path, what: "the tokenizer, in the Hugging Face tokenizers format")
-        guard let model = try json.optionalObject("model") else { throw json.error("'model' is missing") }
-        let type = try model.optionalString("type") ?? "BPE"
-        guard type == "BPE" else { throw json.error("model.type '\(type)' is not supported (only BPE)") }
-        guard let vocab = model.object["vocab"] as? [String: Any] else { throw json.error("model.vocab must be an object") }
+        func fail(_ problem: String) -> ModelFileError { ModelFileError(path: path, problem) }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw fail("missing (the tokenizer, in the Hugging Face tokenizers format)")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot read") }
+        let root: JSONValue
+        do { root = try JSONValue.parse(data) } catch { throw fail("\(error)") }
+        guard let model = root["model"], model.object != nil else { throw fail("'model' is missing") }
+        let type = model["type"]?.string ?? "BPE"
+        guard type == "BPE" else { throw fail("model.type '\(type)' is not supported (only BPE)") }
+        guard let vocab = model["vocab"]?.object else { throw fail("model.vocab must be an object") }
 
         // Ids: the vocabulary, then the added tokens (which may extend it or repeat entries of it).
         var entries: [(String, Int, TokenizerVocabulary.TokenType?)] = []
         entries.reserveCapacity(vocab.count)
         for (text, value) in vocab {
-            guard let id = (value as? NSNumber)?.intValue else { throw json.error("model.vocab['\(text)'] is not an id") }
+            guard let id = value.int else { throw fail("model.vocab['\(text)'] is not an id") }
             entries.append((text, id, nil))
         }
-        for case let added as [String: Any] in json.object["added_tokens"] as? [Any] ?? [] {
-            guard let id = (added["id"] as? NSNumber)?.intValue, let content = added["content"] as? String else {
-                throw json.error("an entry of added_tokens lacks 'id' or 'content'")
+        for added in root["added_tokens"]?.array ?? [] {
+            guard let id = added["id"]?.int, let content = added["content"]?.string else {
+                throw fail("an entry of added_tokens lacks 'id' or 'content'")
             }
-            let special = (added["special"] as? NSNumber)?.boolValue ?? false
-            entries.append((content, id, special ? .control : .userDefined))
+            entries.append((content, id, added["special"]?.bool == true ? .control : .userDefined))
         }
         let maxID = entries.map(\.1).max() ?? -1
-        guard maxID < 4_000_000, entries.allSatisfy({ $0.1 >= 0 }) else { throw json.error("token ids outside 0..<4000000") }
+        guard maxID < 4_000_000, entries.allSatisfy({ $0.1 >= 0 }) else { throw fail("token ids outside 0..<4000000") }
         let count = max(maxID + 1, config.vocabularySize)
         var tokens = [String?](repeating: nil, count: count)
         var types = [TokenizerVocabulary.TokenType](repeating: .normal, count: count)
         for (text, id, type) in entries {
-            if let existing = tokens[id], existing != text {
-                throw json.error("id \(id) names both '\(existing)' and '\(text)'")
-            }
+            if let existing = tokens[id], existing != text { throw fail("id \(id) names both '\(existing)' and '\(text)'") }
             tokens[id] = text
             if let type { types[id] = type }
         }
-        for id in 0..<count where tokens[id] == nil || tokens[id] == "[PAD\(id)]" {
+        for id in 0..<count where tokens[id] == nil || tokens[id]!.hasPrefix("[PAD") && tokens[id] == "[PAD\(id)]" {
             tokens[id] = "[PAD\(id)]"
             types[id] = .unused
         }
         let texts = tokens.map { $0! }
-        var ids: [String: Int32] = [:]
-        ids.reserveCapacity(count)
-        for (i, t) in texts.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
 
-        let merges = try readMerges(model.object["merges"], json: json)
+        let merges = try (model["merges"]?.array ?? []).enumerated().map { i, m in
+            if let s = m.string { return s }
+            if let pair = m.array, pair.count == 2, let a = pair[0].string, let b = pair[1].string { return a + " " + b }
+            throw fail("model.merges[\(i)] is neither \"a b\" nor [\"a\", \"b\"]")
+        }
         let settings = try HFTokenizerConfig(folder: folder)
-        func id(_ text: String?) -> Int32? { text.flatMap { ids[$0] } }
+        // A few look-ups: a scan, not a 150k-entry dictionary (hashing non-ASCII strings is slow).
+        func id(_ text: String?) -> Int32? { text.flatMap { t in texts.firstIndex(of: t).map(Int32.init) } }
 
         var vocabulary: TokenizerVocabulary
-        let preTokenizer = json.object["pre_tokenizer"] as? [String: Any]
-        if Self.contains(type: "ByteLevel", in: preTokenizer) || Self.contains(type: "ByteLevel", in: json.object["decoder"]) {
-            vocabulary = TokenizerVocabulary(model: .bytePairGPT2, preTokenizer: try preTokenizerName(preTokenizer, json: json),
+        let preTokenizer = root["pre_tokenizer"] ?? .null
+        if Self.contains(type: "ByteLevel", in: preTokenizer) || Self.contains(type: "ByteLevel", in: root["decoder"] ?? .null) {
+            vocabulary = TokenizerVocabulary(model: .bytePairGPT2, preTokenizer: try Self.preTokenizerName(preTokenizer, fail: fail),
                                              tokens: texts, tokenTypes: types, merges: merges)
-        } else if try model.optionalBool("byte_fallback") == true {
+        } else if model["byte_fallback"]?.bool == true {
             for (i, t) in texts.enumerated() where types[i] == .normal && Self.isByteToken(t) { types[i] = .byte }
-            let unknown = id(try model.optionalString("unk_token") ?? settings.unknownToken)
+            let unknown = id(model["unk_token"]?.string ?? settings.unknownToken)
             if let unknown, types[Int(unknown)] == .normal || types[Int(unknown)] == .control { types[Int(unknown)] = .unknown }
             vocabulary = TokenizerVocabulary(model: .sentencePiece, tokens: texts,
-                                             scores: Self.scores(merges: merges, ids: ids, count: count),
+                                             scores: Self.scores(merges: merges, texts: texts),
                                              tokenTypes: types, unknownTokenID: unknown,
-                                             addSpacePrefix: Self.prependsSpace(json.object))
+                                             addSpacePrefix: Self.prependsSpace(root))
         } else {
-            throw json.error("the tokenizer is neither byte-level BPE (ByteLevel) nor SentencePiece-style BPE (byte_fallback)")
+            throw fail("the tokenizer is neither byte-level BPE (ByteLevel) nor SentencePiece-style BPE (byte_fallback)")
         }
         vocabulary.bosTokenID = id(settings.bosToken) ?? config.bosTokenID.map(Int32.init)
         vocabulary.eosTokenID = id(settings.eosToken) ?? config.eosTokenID.map(Int32.init)
         vocabulary.paddingTokenID = id(settings.padToken)
-        let template = Self.postProcessorSpecials(json.object["post_processor"])
+        let template = Self.postProcessorSpecials(root["post_processor"] ?? .null)
         vocabulary.addBOS = settings.addBOS ?? template.map { $0.first }
         vocabulary.addEOS = settings.addEOS ?? template.map { $0.last }
         vocabulary.chatTemplate = settings.chatTemplate
         return vocabulary
     }
 
-    private func readMerges(_ value: Any?, json: JSONFields) throws -> [String] {
-        guard let list = value as? [Any] else { return [] }
-        return try list.enumerated().map { i, m in
-            if let s = m as? String { return s }
-            if let pair = m as? [String], pair.count == 2 { return pair[0] + " " + pair[1] }
-            throw json.error("model.merges[\(i)] is neither \"a b\" nor [\"a\", \"b\"]")
-        }
-    }
-
     /// The llama.cpp pre-tokenizer name the split regex stands for.
-    private func preTokenizerName(_ pre: [String: Any]?, json: JSONFields) throws -> String {
+    private static func preTokenizerName(_ pre: JSONValue, fail: (String) -> ModelFileError) throws -> String {
         var patterns: [String] = []
-        Self.visit(pre) { node in
-            if node["type"] as? String == "Split", let p = node["pattern"] as? [String: Any], let r = p["Regex"] as? String {
-                patterns.append(r)
-            }
+        pre.visitObjects { node in
+            if node["type"]?.string == "Split", let r = node["pattern"]?["Regex"]?.string { patterns.append(r) }
         }
         guard let pattern = patterns.first else {
             var usesRegex = false
-            Self.visit(pre) { if $0["type"] as? String == "ByteLevel", ($0["use_regex"] as? NSNumber)?.boolValue ?? true { usesRegex = true } }
-            guard usesRegex else { throw json.error("a byte-level pre_tokenizer without a split regex is not supported") }
+            pre.visitObjects { if $0["type"]?.string == "ByteLevel", $0["use_regex"]?.bool ?? true { usesRegex = true } }
+            guard usesRegex else { throw fail("a byte-level pre_tokenizer without a split regex is not supported") }
             return "gpt2"
         }
-        for prefix in Self.contractionPrefixes where pattern.hasPrefix(prefix) {
+        for prefix in contractionPrefixes where pattern.hasPrefix(prefix) {
             let rest = pattern.dropFirst(prefix.count)
-            if let name = Self.splitPatterns.first(where: { $0.value == rest })?.key { return name }
+            if let name = splitPatterns.first(where: { $0.value == rest })?.key { return name }
         }
-        throw json.error("pre_tokenizer split regex \(pattern.debugDescription) is not one QuantServe implements (qwen2, llama-bpe, gpt2)")
+        throw fail("pre_tokenizer split regex \(pattern.debugDescription) is not one QuantServe implements (qwen2, llama-bpe, gpt2)")
     }
 
-    /// Depth-first over the JSON objects under `value`.
-    static func visit(_ value: Any?, _ body: ([String: Any]) -> Void) {
-        if let object = value as? [String: Any] {
-            body(object)
-            for v in object.values { visit(v, body) }
-        } else if let list = value as? [Any] {
-            for v in list { visit(v, body) }
-        }
-    }
-
-    static func contains(type: String, in value: Any?) -> Bool {
+    static func contains(type: String, in value: JSONValue) -> Bool {
         var found = false
-        visit(value) { if $0["type"] as? String == type { found = true } }
+        value.visitObjects { if $0["type"]?.string == type { found = true } }
         return found
     }
 
@@ -150,7 +134,10 @@ struct HFTokenizerFiles {
 
     /// SentencePiece-style scores from merge ranks: a token made by merge r scores -r (the first merge making it);
     /// tokens no merge makes score below every merge.
-    static func scores(merges: [String], ids: [String: Int32], count: Int) -> [Float] {
+    static func scores(merges: [String], texts: [String]) -> [Float] {
+        let count = texts.count
+        var ids: [String: Int32] = [:]
+        for (i, t) in texts.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
         var scores = [Float](repeating: -Float(merges.count + 1), count: count)
         var seen = [Bool](repeating: false, count: count)
         for (rank, merge) in merges.enumerated() {
@@ -165,26 +152,29 @@ struct HFTokenizerFiles {
     }
 
     /// Whether a SentencePiece-style tokenizer puts `▁` before the text (Metaspace prepend, or a Prepend normalizer).
-    static func prependsSpace(_ root: [String: Any]) -> Bool {
+    static func prependsSpace(_ root: JSONValue) -> Bool {
         var prepends = false
-        visit(root["pre_tokenizer"]) { node in
-            if node["type"] as? String == "Metaspace" {
-                let scheme = node["prepend_scheme"] as? String ?? ((node["add_prefix_space"] as? NSNumber)?.boolValue == false ? "never" : "always")
+        (root["pre_tokenizer"] ?? .null).visitObjects { node in
+            if node["type"]?.string == "Metaspace" {
+                let scheme = node["prepend_scheme"]?.string ?? (node["add_prefix_space"]?.bool == false ? "never" : "always")
                 if scheme != "never" { prepends = true }
             }
         }
-        visit(root["normalizer"]) { if $0["type"] as? String == "Prepend", $0["prepend"] as? String == "\u{2581}" { prepends = true } }
+        (root["normalizer"] ?? .null).visitObjects {
+            if $0["type"]?.string == "Prepend", $0["prepend"]?.string == "\u{2581}" { prepends = true }
+        }
         return prepends
     }
 
-    /// Whether the single-sequence template of a TemplateProcessing post-processor starts / ends with a special token.
-    static func postProcessorSpecials(_ value: Any?) -> (first: Bool, last: Bool)? {
+    /// Whether the single-sequence template of a TemplateProcessing post-processor starts / ends with a special token;
+    /// (false, false) for another post-processor, nil for none.
+    static func postProcessorSpecials(_ value: JSONValue) -> (first: Bool, last: Bool)? {
         var result: (Bool, Bool)?
-        visit(value) { node in
-            guard node["type"] as? String == "TemplateProcessing", let single = node["single"] as? [[String: Any]] else { return }
+        value.visitObjects { node in
+            guard node["type"]?.string == "TemplateProcessing", let single = node["single"]?.array else { return }
             result = (single.first?["SpecialToken"] != nil, single.count > 1 && single.last?["SpecialToken"] != nil)
         }
-        if result == nil, value is [String: Any] { return (false, false) }
+        if result == nil, value.object != nil { return (false, false) }
         return result
     }
 }
