@@ -134,7 +134,7 @@ final class HFFolderErrorTests: XCTestCase {
         try editWeights(f) { e in
             let i = e.firstIndex { $0.0 == "model.layers.0.mlp.up_proj.scales" }!
             e[i].1 = .F32
-            e[i].2 = [1, 80]  // same bytes, different dtype and shape
+            e[i].2 = [1, 160]  // the same bytes as F32 [1, 160] instead of F16 [2, 160]
         }
         assertLoadFails(f, level: nil, ["tensor 'model.layers.0.mlp.up_proj.scales' has"])
 
