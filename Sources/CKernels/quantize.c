@@ -76,7 +76,7 @@ static inline void unpack32(uint8_t *codes, const uint8_t *src) {
     }
 }
 
-void qs_quantize_q8(int8_t *q, uint16_t *scales, const float *src, int64_t rows, int64_t cols) {
+static void quantize_q8_scalar(int8_t *q, uint16_t *scales, const float *src, int64_t rows, int64_t cols) {
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t b = 0; b < cols / 32; b++) {
             const float *x = src + r * cols + b * 32;
@@ -94,8 +94,8 @@ void qs_quantize_q8(int8_t *q, uint16_t *scales, const float *src, int64_t rows,
     }
 }
 
-void qs_quantize_q4(uint8_t *q, uint16_t *scales, uint8_t *zeros, const float *src, int64_t rows, int64_t cols,
-                    int64_t group, const float *clip) {
+static void quantize_q4_scalar(uint8_t *q, uint16_t *scales, uint8_t *zeros, const float *src, int64_t rows,
+                               int64_t cols, int64_t group, const float *clip) {
     int64_t groups = cols / group;
     uint8_t codes[32];
     for (int64_t r = 0; r < rows; r++) {
@@ -120,7 +120,7 @@ static inline uint8_t nf4_nearest(float v) {
     return best;
 }
 
-void qs_quantize_nf4(uint8_t *q, float *absmax, const float *src, int64_t rows, int64_t cols) {
+static void quantize_nf4_scalar(uint8_t *q, float *absmax, const float *src, int64_t rows, int64_t cols) {
     uint8_t codes[32];
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t b = 0; b < cols / 64; b++) {
@@ -135,6 +135,43 @@ void qs_quantize_nf4(uint8_t *q, float *absmax, const float *src, int64_t rows, 
             }
         }
     }
+}
+
+// AVX2 versions (quantize_avx2.c): the same results, several times faster.
+void qs_quantize_q8_avx2(int8_t *q, uint16_t *scales, const float *src, int64_t rows, int64_t cols);
+void qs_quantize_q4_avx2(uint8_t *q, uint16_t *scales, uint8_t *zeros, const float *src, int64_t rows, int64_t cols,
+                         int64_t group, const float *clip);
+void qs_quantize_nf4_avx2(uint8_t *q, float *absmax, const float *src, int64_t rows, int64_t cols);
+
+void qs_quantize_q8_v(qs_variant v, int8_t *q, uint16_t *scales, const float *src, int64_t rows, int64_t cols) {
+    if (v >= QS_VARIANT_AVX2 && qs_variant_supported(QS_VARIANT_AVX2)) qs_quantize_q8_avx2(q, scales, src, rows, cols);
+    else quantize_q8_scalar(q, scales, src, rows, cols);
+}
+
+void qs_quantize_q4_v(qs_variant v, uint8_t *q, uint16_t *scales, uint8_t *zeros, const float *src, int64_t rows,
+                      int64_t cols, int64_t group, const float *clip) {
+    // The AVX2 version reads groups 8 values at a time.
+    if (v >= QS_VARIANT_AVX2 && qs_variant_supported(QS_VARIANT_AVX2) && group % 32 == 0)
+        qs_quantize_q4_avx2(q, scales, zeros, src, rows, cols, group, clip);
+    else quantize_q4_scalar(q, scales, zeros, src, rows, cols, group, clip);
+}
+
+void qs_quantize_nf4_v(qs_variant v, uint8_t *q, float *absmax, const float *src, int64_t rows, int64_t cols) {
+    if (v >= QS_VARIANT_AVX2 && qs_variant_supported(QS_VARIANT_AVX2)) qs_quantize_nf4_avx2(q, absmax, src, rows, cols);
+    else quantize_nf4_scalar(q, absmax, src, rows, cols);
+}
+
+void qs_quantize_q8(int8_t *q, uint16_t *scales, const float *src, int64_t rows, int64_t cols) {
+    qs_quantize_q8_v(qs_best_variant(), q, scales, src, rows, cols);
+}
+
+void qs_quantize_q4(uint8_t *q, uint16_t *scales, uint8_t *zeros, const float *src, int64_t rows, int64_t cols,
+                    int64_t group, const float *clip) {
+    qs_quantize_q4_v(qs_best_variant(), q, scales, zeros, src, rows, cols, group, clip);
+}
+
+void qs_quantize_nf4(uint8_t *q, float *absmax, const float *src, int64_t rows, int64_t cols) {
+    qs_quantize_nf4_v(qs_best_variant(), q, absmax, src, rows, cols);
 }
 
 void qs_matrix_dequantize_rows(float *dst, const qs_matrix *w, int64_t r0, int64_t r1) {

@@ -85,6 +85,12 @@ void qs_quantize_q8(int8_t *q, uint16_t *scales, const float *src, int64_t rows,
 void qs_quantize_q4(uint8_t *q, uint16_t *scales, uint8_t *zeros, const float *src, int64_t rows, int64_t cols,
                     int64_t group, const float *clip);
 void qs_quantize_nf4(uint8_t *q, float *absmax, const float *src, int64_t rows, int64_t cols);
+/// The same with the kernel variant named (the quantizers above take the best one): the AVX2 versions give results
+/// identical to the scalar ones, bit for bit.
+void qs_quantize_q8_v(qs_variant v, int8_t *q, uint16_t *scales, const float *src, int64_t rows, int64_t cols);
+void qs_quantize_q4_v(qs_variant v, uint8_t *q, uint16_t *scales, uint8_t *zeros, const float *src, int64_t rows,
+                      int64_t cols, int64_t group, const float *clip);
+void qs_quantize_nf4_v(qs_variant v, uint8_t *q, float *absmax, const float *src, int64_t rows, int64_t cols);
 /// Q4 quantize-then-dequantize (what AWQ's searches measure): dst = Q(src · diag(s)) · diag(1/s) for src [rows, cols],
 /// s [cols] (NULL for none), groups clamped to ±clip[(row, group)] (NULL for none). Rows split over the pool.
 void qs_fake_quantize_q4(qs_pool *pool, float *dst, const float *src, const float *col_scale, int64_t rows,
