@@ -34,25 +34,34 @@ struct TransformerWeights: Sendable {
     init(source: any TensorSource, configuration c: ModelConfiguration, level: QuantLevel, awq: AWQResult? = nil) throws {
         let loader = WeightLoader(source: source, level: level)
         // A tied embedding is also the output matrix, so it takes the output's format.
-        embedding = try loader.matrix("token_embd.weight", rows: c.vocabularySize, cols: c.hiddenSize, isOutput: c.tiedOutput)
-        outputNorm = try loader.vector("output_norm.weight", count: c.hiddenSize)
-        output = c.tiedOutput ? nil : try loader.matrix("output.weight", rows: c.vocabularySize, cols: c.hiddenSize, isOutput: true)
-        // Layers load in parallel: dequantization is the bulk of start-up time.
-        let results = LayerSlots(count: c.layerCount)
-        DispatchQueue.concurrentPerform(iterations: c.layerCount) { i in
-            results.set(i, Result { try loader.layer(i, c, awq: awq?.layers[i]) })
+        // Everything loads in parallel, the two large matrices beside the layers: dequantization and quantization
+        // are the bulk of start-up time.
+        let outer = Slots<WeightMatrix?>(count: 2)
+        let results = Slots<DecoderLayerWeights>(count: c.layerCount)
+        DispatchQueue.concurrentPerform(iterations: c.layerCount + 2) { i in
+            switch i {
+            case 0:
+                outer.set(0, Result { try loader.matrix("token_embd.weight", rows: c.vocabularySize, cols: c.hiddenSize, isOutput: c.tiedOutput) })
+            case 1:
+                outer.set(1, Result { c.tiedOutput ? nil : try loader.matrix("output.weight", rows: c.vocabularySize, cols: c.hiddenSize, isOutput: true) })
+            default:
+                results.set(i - 2, Result { try loader.layer(i - 2, c, awq: awq?.layers[i - 2]) })
+            }
         }
+        embedding = try outer.values[0]!.get()!
+        output = try outer.values[1]!.get()
+        outputNorm = try loader.vector("output_norm.weight", count: c.hiddenSize)
         layers = try results.values.map { try $0!.get() }
     }
 }
 
 /// Per-index result slots written by `concurrentPerform`, each index by one iteration only.
 /// `@unchecked Sendable`: every slot is written once, by one thread, before `values` is read.
-private final class LayerSlots: @unchecked Sendable {
-    private var slots: [Result<DecoderLayerWeights, Error>?]
+private final class Slots<T>: @unchecked Sendable {
+    private var slots: [Result<T, Error>?]
     init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ r: Result<DecoderLayerWeights, Error>) { slots.withUnsafeMutableBufferPointer { $0[i] = r } }
-    var values: [Result<DecoderLayerWeights, Error>?] { slots }
+    func set(_ i: Int, _ r: Result<T, Error>) { slots.withUnsafeMutableBufferPointer { $0[i] = r } }
+    var values: [Result<T, Error>?] { slots }
 }
 
 /// Reads tensors by their GGUF names (each source maps them to its own) as vectors or weight matrices, checking shapes.
