@@ -31,7 +31,8 @@ public enum CheckpointWriter {
         let folder = URL(fileURLWithPath: directory)
         try SafetensorsWriter.write(entries, metadata: ["format": "pt", "quantized_by": "quantserve \(level.rawValue)"],
                                     to: folder.appendingPathComponent("model.safetensors").path)
-        let config = try configJSON(c, tokenizer: tokenizer, quantization: layout.quantizationConfig())
+        let config = try configJSON(c, tokenizer: tokenizer, quantization: layout.quantizationConfig(),
+                                    dtype: level == .f32 ? "float32" : "float16")
         try config.write(to: folder.appendingPathComponent("config.json"))
         for (name, data) in try HFTokenizerWriter.files(vocabulary: vocabulary, tokenizer: tokenizer, contextLength: c.contextLength) {
             try data.write(to: folder.appendingPathComponent(name))
@@ -68,7 +69,8 @@ public enum CheckpointWriter {
         }
     }
 
-    static func configJSON(_ c: ModelConfiguration, tokenizer: any Tokenizer, quantization: [String: Any]?) throws -> Data {
+    static func configJSON(_ c: ModelConfiguration, tokenizer: any Tokenizer, quantization: [String: Any]?,
+                           dtype: String) throws -> Data {
         var config: [String: Any] = [
             "model_type": c.architecture,
             "architectures": [c.architecture == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"],
@@ -77,7 +79,7 @@ public enum CheckpointWriter {
             "num_key_value_heads": c.kvHeadCount, "head_dim": c.headDim,
             "rms_norm_eps": Double(c.rmsNormEpsilon), "rope_theta": Double(c.ropeBase), "rope_scaling": NSNull(),
             "max_position_embeddings": c.contextLength, "vocab_size": c.vocabularySize,
-            "tie_word_embeddings": c.tiedOutput, "hidden_act": "silu", "torch_dtype": "float16",
+            "tie_word_embeddings": c.tiedOutput, "hidden_act": "silu", "torch_dtype": dtype,
             "attention_dropout": 0.0, "use_cache": true,
             "bos_token_id": tokenizer.bosTokenID.map { Int($0) as Any } ?? NSNull(),
             "eos_token_id": tokenizer.eosTokenID.map { Int($0) as Any } ?? NSNull(),
