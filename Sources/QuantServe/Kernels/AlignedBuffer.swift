@@ -2,14 +2,11 @@
 import Glibc
 #endif
 
-/// A block of 64-byte-aligned memory (2 MiB-aligned and huge-page backed when large), freed with the object;
-/// or a read-only view of memory another object owns (a mapped checkpoint's tensor), kept alive with it.
+/// A block of 64-byte-aligned memory (2 MiB-aligned and huge-page backed when large), freed with the object.
 /// `@unchecked Sendable`: written only while a model is being built, read-only once it is shared.
 public final class AlignedBuffer: @unchecked Sendable {
     public let byteCount: Int
     public let pointer: UnsafeMutableRawPointer
-    /// The owner of borrowed memory (never written through `pointer`); nil when this buffer allocated it.
-    private let owner: AnyObject?
 
     /// `zeroed: false` skips the fill for memory the caller overwrites whole (weights), saving a pass over it.
     public init(byteCount: Int, zeroed: Bool = true) {
@@ -22,15 +19,6 @@ public final class AlignedBuffer: @unchecked Sendable {
         if byteCount >= 1 << 21 { _ = madvise(raw, byteCount, MADV_HUGEPAGE) }
         if zeroed { memset(raw, 0, max(byteCount, 64)) }
         pointer = raw
-        owner = nil
-    }
-
-    /// `byteCount` bytes at `pointer`, owned by `owner` (for example a `MappedFile`), read-only: the memory is
-    /// neither copied nor freed here. Saves allocating (and the kernel zeroing) a copy of a pre-quantized tensor.
-    init(borrowing pointer: UnsafeRawPointer, byteCount: Int, owner: AnyObject) {
-        self.pointer = UnsafeMutableRawPointer(mutating: pointer)
-        self.byteCount = byteCount
-        self.owner = owner
     }
 
     public convenience init<T>(count: Int, of _: T.Type) {
@@ -41,5 +29,5 @@ public final class AlignedBuffer: @unchecked Sendable {
         pointer.assumingMemoryBound(to: T.self)
     }
 
-    deinit { if owner == nil { free(pointer) } }
+    deinit { free(pointer) }
 }

@@ -19,17 +19,6 @@ extension WeightMatrix {
         try fill(data.pointer, scales?.pointer, zeros?.typed(UInt8.self))
     }
 
-    /// A matrix over parts that already hold `format`'s layout (borrowed views of a mapped checkpoint).
-    init(rows: Int, cols: Int, format: MatrixFormat, data: AlignedBuffer, scales: AlignedBuffer?, zeros: AlignedBuffer?) {
-        precondition(data.byteCount == Int(qs_matrix_data_bytes(format.kind, Int64(rows), Int64(cols))), "data size")
-        self.rows = rows
-        self.cols = cols
-        self.format = format
-        self.data = data
-        self.scales = scales
-        self.zeros = zeros
-    }
-
     /// Rows `range` as FP32 into `destination` (`range.count * cols` floats).
     func dequantizeRows(_ range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
         var m = matrix

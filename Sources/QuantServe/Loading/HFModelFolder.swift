@@ -145,18 +145,6 @@ struct HFTensor: Sendable {
 
     func expectFloat(shape: [Int]) throws { try expect([.F32, .F16, .BF16], shape: shape) }
 
-    /// The tensor's bytes as a buffer the mapping keeps alive, without a copy when they are aligned to the element
-    /// size (the kernels read them in place); copied otherwise.
-    func borrowed() -> AlignedBuffer {
-        let bytes = self.bytes
-        if Int(bitPattern: bytes.baseAddress!) % info.dtype.byteSize == 0 {
-            return AlignedBuffer(borrowing: bytes.baseAddress!, byteCount: bytes.count, owner: file.file)
-        }
-        let copy = AlignedBuffer(byteCount: bytes.count, zeroed: false)
-        copy.pointer.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-        return copy
-    }
-
     /// Elements `start ..< start + count` of an F32, F16 or BF16 tensor as FP32.
     func readFloats(from start: Int, count: Int, into destination: UnsafeMutablePointer<Float>) {
         let base = bytes.baseAddress!

@@ -75,7 +75,11 @@ enum HFStoredMatrix: Sendable {
         case .float(let t):
             let matching = (t.info.dtype == .F16 && format.kind == QS_FORMAT_F16) || (t.info.dtype == .F32 && format.kind == QS_FORMAT_F32)
             guard matching else { return nil }
-            return WeightMatrix(rows: rows, cols: cols, format: format, data: t.borrowed(), scales: nil, zeros: nil)
+            // Copied out of the mapping into huge-page-backed memory: decode runs about 12% faster than on the
+            // mapping's 4 KiB pages (measured on the 0.5B int8 model), for about 0.1 s more at load.
+            return WeightMatrix(rows: rows, cols: cols, format: format) { data, _, _ in
+                data.copyMemory(from: t.bytes.baseAddress!, byteCount: t.bytes.count)
+            }
         case let .awq(qweight, qzeros, scales, group):
             // The kernels take groups of 32 · 2^k.
             guard format.kind == QS_FORMAT_Q4, group % 32 == 0, (group / 32) & (group / 32 - 1) == 0 else { return nil }
@@ -97,8 +101,10 @@ enum HFStoredMatrix: Sendable {
             }
         case let .int8(weight, scale, group):
             guard format.kind == QS_FORMAT_Q8, format.group == group, scale.info.dtype == .F16 else { return nil }
-            return WeightMatrix(rows: rows, cols: cols, format: format, data: weight.borrowed(), scales: scale.borrowed(),
-                                zeros: nil)
+            return WeightMatrix(rows: rows, cols: cols, format: format) { data, s, _ in
+                data.copyMemory(from: weight.bytes.baseAddress!, byteCount: weight.bytes.count)
+                s!.copyMemory(from: scale.bytes.baseAddress!, byteCount: scale.bytes.count)
+            }
         }
     }
 
