@@ -93,8 +93,8 @@ struct HFTokenizerFiles {
         } else {
             throw fail("the tokenizer is neither byte-level BPE (ByteLevel) nor SentencePiece-style BPE (byte_fallback)")
         }
-        vocabulary.bosTokenID = id(settings.bosToken) ?? config.bosTokenID.map(Int32.init)
-        vocabulary.eosTokenID = id(settings.eosToken) ?? config.eosTokenID.map(Int32.init)
+        vocabulary.bosTokenID = id(settings.bosToken) ?? config.bosTokenID.flatMap { Int32(exactly: $0) }
+        vocabulary.eosTokenID = id(settings.eosToken) ?? config.eosTokenID.flatMap { Int32(exactly: $0) }
         vocabulary.paddingTokenID = id(settings.padToken)
         let template = Self.postProcessorSpecials(root["post_processor"] ?? .null)
         vocabulary.addBOS = settings.addBOS ?? template.map { $0.first }

@@ -8,7 +8,7 @@ public struct Architecture: Sendable {
     /// Reads the configuration from a Hugging Face `config.json` whose `model_type` is `name`; nil where unsupported.
     public var huggingFace: (@Sendable (HFConfig) throws -> ModelConfiguration)? = nil
 
-    /// Every architecture this build knows, by `general.architecture`.
+    /// Every architecture this build knows, by `general.architecture` (GGUF) and `model_type` (Hugging Face).
     public static let registry: [String: Architecture] = [
         Architecture.llama.name: .llama,
         Architecture.qwen2.name: .qwen2,
