@@ -65,8 +65,9 @@ enum CheckpointTensors {
         ]
     }
 
-    /// `weight` as stored in memory (F16 or F32), or dequantized to F32 for any other format.
-    static func plain(_ w: WeightMatrix, base: String) -> Entry {
+    /// `weight` as stored in memory (F16 or F32), or dequantized to F32 for any other format (to F16 with
+    /// `half`, for the 4-bit folders, whose unquantized tensors are all F16 as their peers expect).
+    static func plain(_ w: WeightMatrix, base: String, half: Bool = false) -> Entry {
         switch w.format.kind {
         case QS_FORMAT_F16, QS_FORMAT_F32:
             let dtype: SafetensorsDType = w.format.kind == QS_FORMAT_F16 ? .F16 : .F32
@@ -74,8 +75,14 @@ enum CheckpointTensors {
                 out.copyMemory(from: UnsafeRawBufferPointer(start: w.data.pointer, count: out.count))
             }
         default:
-            return Entry(name: base + ".weight", dtype: .F32, shape: [w.rows, w.cols]) { out in
-                w.dequantizeRows(0..<w.rows, into: out.baseAddress!.assumingMemoryBound(to: Float.self))
+            return Entry(name: base + ".weight", dtype: half ? .F16 : .F32, shape: [w.rows, w.cols]) { out in
+                if !half {
+                    w.dequantizeRows(0..<w.rows, into: out.baseAddress!.assumingMemoryBound(to: Float.self))
+                    return
+                }
+                var floats = [Float](repeating: 0, count: w.rows * w.cols)
+                floats.withUnsafeMutableBufferPointer { w.dequantizeRows(0..<w.rows, into: $0.baseAddress!) }
+                qs_convert_fp32_to_fp16(out.baseAddress!.assumingMemoryBound(to: UInt16.self), floats, Int64(floats.count))
             }
         }
     }
@@ -98,8 +105,14 @@ enum CheckpointTensors {
         }
     }
 
-    static func vector(_ v: [Float], name: String) -> Entry {
-        Entry(name: name, dtype: .F32, shape: [v.count]) { out in v.withUnsafeBytes { out.copyMemory(from: $0) } }
+    /// A norm or bias: F32, or F16 with `half`.
+    static func vector(_ v: [Float], name: String, half: Bool = false) -> Entry {
+        if half {
+            return Entry(name: name, dtype: .F16, shape: [v.count]) { out in
+                qs_convert_fp32_to_fp16(out.baseAddress!.assumingMemoryBound(to: UInt16.self), v, Int64(v.count))
+            }
+        }
+        return Entry(name: name, dtype: .F32, shape: [v.count]) { out in v.withUnsafeBytes { out.copyMemory(from: $0) } }
     }
 
     /// For a llama GGUF's Q or K (rows permuted so RoPE pairs adjacent values): the order of rows that undoes the

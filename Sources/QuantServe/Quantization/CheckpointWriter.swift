@@ -13,8 +13,10 @@ import Foundation
 /// | int4, int4-rtn | AutoAWQ GEMM `qweight`/`qzeros`/`scales` | F16 | `awq` (gemm, zero point) |
 /// | nf4 | bitsandbytes `weight` + `absmax` F32 + `quant_map` + quant state (no double quantization) | F16 | `bitsandbytes` |
 ///
-/// Norms and biases are F32. A llama GGUF's Q and K rows are un-permuted, so the folder holds Hugging Face's layout
+/// Norms and biases are F32, except in the 4-bit folders, where every unquantized tensor is F16: transformers keeps
+/// such tensors in their stored dtype next to bitsandbytes layers, so they must agree. A llama GGUF's Q and K rows are un-permuted, so the folder holds Hugging Face's layout
 /// (NEOX RoPE pairing). A linear the level keeps in another format (a shape the packing cannot tile) is written plain.
+/// `lm_head` is always listed among the modules not converted (tied or not), as transformers assumes.
 public enum CheckpointWriter {
     public static func write(source: any ModelSource, level: QuantLevel, to directory: String, overwrite: Bool,
                              context: ComputeContext, calibrationText: String? = nil,
@@ -92,7 +94,11 @@ public enum CheckpointWriter {
             config["mlp_bias"] = false
         }
         if let quantization { config["quantization_config"] = quantization }
-        return try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys, .prettyPrinted])
+        let data = try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys, .prettyPrinted])
+        // JSONSerialization writes 6.0 as 6; transformers' BitsAndBytesConfig insists on a float there.
+        let text = String(decoding: data, as: UTF8.self)
+            .replacingOccurrences(of: "\"llm_int8_threshold\" : 6,", with: "\"llm_int8_threshold\" : 6.0,")
+        return Data(text.utf8)
     }
 }
 
@@ -103,7 +109,9 @@ private struct Layout {
     /// AWQ group sizes used (one per matrix, taken from its shapes on reading).
     var groups: Set<Int> = []
     /// Linears written plain in a quantized folder (`modules_to_not_convert` / `llm_int8_skip_modules`).
-    var plainModules: [String] = []
+    var plainModules = ["lm_head"]
+    /// The 4-bit folders hold every unquantized tensor in F16.
+    var half: Bool { level == .int4 || level == .int4RTN || level == .nf4 }
 
     init(level: QuantLevel, configuration: ModelConfiguration) {
         self.level = level
@@ -121,20 +129,20 @@ private struct Layout {
         func reorder(_ v: [Float]?, _ order: [Int]) -> [Float]? { v.map { v in unpermute ? order.map { v[$0] } : v } }
         for (i, l) in w.layers.enumerated() {
             let p = "model.layers.\(i)."
-            entries.append(CheckpointTensors.vector(l.attentionNorm, name: p + "input_layernorm.weight"))
+            entries.append(CheckpointTensors.vector(l.attentionNorm, name: p + "input_layernorm.weight", half: half))
             entries += try linear(unpermute ? l.wq.permutingRows(qOrder) : l.wq, base: p + "self_attn.q_proj")
             entries += try linear(unpermute ? l.wk.permutingRows(kOrder) : l.wk, base: p + "self_attn.k_proj")
             entries += try linear(l.wv, base: p + "self_attn.v_proj")
             for (bias, name) in [(reorder(l.bq, qOrder), "q"), (reorder(l.bk, kOrder), "k"), (l.bv, "v")] {
-                if let bias { entries.append(CheckpointTensors.vector(bias, name: p + "self_attn.\(name)_proj.bias")) }
+                if let bias { entries.append(CheckpointTensors.vector(bias, name: p + "self_attn.\(name)_proj.bias", half: half)) }
             }
             entries += try linear(l.wo, base: p + "self_attn.o_proj")
-            entries.append(CheckpointTensors.vector(l.ffnNorm, name: p + "post_attention_layernorm.weight"))
+            entries.append(CheckpointTensors.vector(l.ffnNorm, name: p + "post_attention_layernorm.weight", half: half))
             entries += try linear(l.gate, base: p + "mlp.gate_proj")
             entries += try linear(l.up, base: p + "mlp.up_proj")
             entries += try linear(l.down, base: p + "mlp.down_proj")
         }
-        entries.append(CheckpointTensors.vector(w.outputNorm, name: "model.norm.weight"))
+        entries.append(CheckpointTensors.vector(w.outputNorm, name: "model.norm.weight", half: half))
         if let output = w.output { entries += try outer(output, gguf: "output.weight", source: source) }
         return entries
     }
@@ -151,7 +159,7 @@ private struct Layout {
             return CheckpointTensors.int8(w, base: base)
         default:
             if level.storesPacked { plainModules.append(base) }
-            return [CheckpointTensors.plain(w, base: base)]
+            return [CheckpointTensors.plain(w, base: base, half: half)]
         }
     }
 
@@ -164,11 +172,9 @@ private struct Layout {
         case .int8 where w.format.kind == QS_FORMAT_Q8:
             return CheckpointTensors.int8(w, base: base)
         case .int4, .int4RTN, .nf4:
-            if gguf == "output.weight" { plainModules.append("lm_head") }
             return [CheckpointTensors.float16(rows: try source.matrixRows(gguf, rows: w.rows, cols: w.cols),
                                               rows: w.rows, cols: w.cols, name: name)]
         default:
-            if level.storesPacked && gguf == "output.weight" { plainModules.append("lm_head") }
             return [CheckpointTensors.plain(w, base: base)]
         }
     }
@@ -181,7 +187,7 @@ private struct Layout {
             // One group for all matrices where the shapes allow (every real model); readers take each matrix's
             // group from its tensor shapes, so tiny models with mixed groups record the smallest.
             return ["quant_method": "awq", "bits": 4, "group_size": groups.min() ?? 128, "zero_point": true,
-                    "version": "gemm", "modules_to_not_convert": plainModules.isEmpty ? NSNull() : plainModules]
+                    "version": "gemm", "modules_to_not_convert": plainModules]
         case .nf4:
             return ["quant_method": "bitsandbytes", "load_in_4bit": true, "load_in_8bit": false,
                     "_load_in_4bit": true, "_load_in_8bit": false,
