@@ -70,6 +70,20 @@ final class CheckpointRoundTripTests: XCTestCase {
         }
     }
 
+    /// A peer AWQ folder written again at int8 by `quantize`: the new folder gives the model the AWQ folder gives
+    /// at int8 (dequantized, then quantized on load), bit for bit.
+    func testPeerAWQFolderRequantizedToInt8() throws {
+        let context = ComputeContext(threads: 2)
+        let awq = try HFModelFolder(path: try Fixtures.path("hf/tiny-qwen2-awq"))
+        let out = scratch.appendingPathComponent("awq-to-int8").path
+        try CheckpointWriter.write(source: awq, level: .int8, to: out, overwrite: false, context: context)
+        let folder = try ModelLoader.load(path: out, level: nil, context: context)
+        XCTAssertEqual(folder.model.level, .int8)
+        let direct = try TransformerModel(source: awq, level: .int8, context: context)
+        let reference: ModelReference = try Fixtures.json("tiny-qwen2.json")
+        XCTAssertEqual(try difference(folder.model, direct, prompts: reference.generate.map(\.prompt_ids)), 0)
+    }
+
     /// The folder's llama Q/K are un-permuted: the safetensors hold what transformers' own conversion holds.
     func testLlamaQKMatchTransformersConversion() throws {
         let out = scratch.appendingPathComponent("llama-f32").path
@@ -105,5 +119,56 @@ final class CheckpointRoundTripTests: XCTestCase {
 
     private func onLoadTokenizer(_ gguf: GGUFFile) throws -> any Tokenizer {
         try makeTokenizer(vocabulary: try gguf.tokenizerVocabulary())
+    }
+}
+
+/// tokenizer.json written for each pre-tokenizer the writer can express reads back as the same tokenizer.
+final class TokenizerJSONRoundTripTests: XCTestCase {
+    func testEveryWritablePreTokenizer() throws {
+        let base = try GGUFFile(path: try Fixtures.path("tiny-qwen2.gguf")).tokenizerVocabulary()
+        let texts = ["Hello world 12345 and 3.14159", "I'm sure you don't know, THEY'RE here\n\n  x",
+                     "<|im_start|>user\nhi<|im_end|>", "emoji 🦙 café", "<tool_call>{}</tool_call>"]
+        for pre in ["qwen2", "llama-bpe", "gpt2"] {
+            var vocabulary = base
+            vocabulary.preTokenizer = pre
+            vocabulary.addBOS = pre == "llama-bpe"
+            let tokenizer = try makeTokenizer(vocabulary: vocabulary)
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("qs-tok-\(UUID())")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            for (name, data) in try HFTokenizerWriter.files(vocabulary: vocabulary, tokenizer: tokenizer, contextLength: 256) {
+                try data.write(to: folder.appendingPathComponent(name))
+            }
+            try Data(#"{"model_type": "qwen2", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 160, "vocab_size": 1504}"#.utf8)
+                .write(to: folder.appendingPathComponent("config.json"))
+            let read = try HFTokenizerFiles(folder: folder.path, config: try HFConfig(path: folder.appendingPathComponent("config.json").path)).vocabulary()
+            XCTAssertEqual(read.preTokenizer, pre)
+            XCTAssertEqual(read.tokens, vocabulary.tokens, pre)
+            XCTAssertEqual(read.tokenTypes, vocabulary.tokenTypes, pre)
+            XCTAssertEqual(read.merges, vocabulary.merges, pre)
+            XCTAssertEqual(read.chatTemplate, vocabulary.chatTemplate, pre)
+            let again = try makeTokenizer(vocabulary: read)
+            XCTAssertEqual(again.addsBOS, tokenizer.addsBOS, pre)
+            XCTAssertEqual(again.eosTokenID, tokenizer.eosTokenID, pre)
+            for text in texts {
+                for special in [false, true] {
+                    XCTAssertEqual(again.encode(text, addSpecial: true, parseSpecial: special),
+                                   tokenizer.encode(text, addSpecial: true, parseSpecial: special), "\(pre): \(text)")
+                }
+            }
+        }
+    }
+
+    /// A SentencePiece vocabulary's scores become merges; read back, the merge ranks give the same tokenization.
+    func testSentencePieceMergesFromScores() throws {
+        let reference: ModelReference = try Fixtures.json("tiny-llama.json")
+        let gguf = try GGUFFile(path: try Fixtures.path("tiny-llama.gguf"))
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("qs-spm-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        try CheckpointWriter.write(source: gguf, level: .fp16, to: out, overwrite: false, context: ComputeContext(threads: 1))
+        let (_, tokenizer) = try ModelLoader.tokenizer(path: out)
+        for c in reference.tokenize {
+            XCTAssertEqual(tokenizer.encode(c.text, addSpecial: c.add_special, parseSpecial: c.parse_special), c.ids, c.text)
+        }
     }
 }
