@@ -18,8 +18,9 @@ public final class PagedKVCache {
         layerCount = c.layerCount
         kvDim = c.kvDim
         let count = c.layerCount * blockCount * blockSize * c.kvDim
-        keys = AlignedBuffer(count: count, of: UInt16.self)
-        values = AlignedBuffer(count: count, of: UInt16.self)
+        // Not zeroed: a slot is always written before it is read, and untouched pages cost nothing.
+        keys = AlignedBuffer(byteCount: count * MemoryLayout<UInt16>.stride, zeroed: false)
+        values = AlignedBuffer(byteCount: count * MemoryLayout<UInt16>.stride, zeroed: false)
     }
 
     /// Bytes of one block across all layers, keys and values.
