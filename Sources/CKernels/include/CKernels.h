@@ -112,13 +112,18 @@ void qs_rmsnorm(float *out, const float *x, const float *weight, int64_t n, int6
 void qs_rope(float *x, const int32_t *pos, int64_t n, int64_t heads, int64_t head_dim, const float *inv_freq, int neox);
 // gate [n] <- silu(gate) * up
 void qs_silu_mul(float *gate, const float *up, int64_t n);
+// gate [n] <- gelu_tanh(gate) * up, gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (GeGLU: Gemma).
+// The AVX2 variant evaluates tanh through a polynomial exp (within ~1e-6 of the scalar reference, relative to |x|).
+void qs_gelu_tanh_mul(qs_variant v, float *gate, const float *up, int64_t n);
 
 /// Causal attention of n query tokens over a contiguous KV cache of one layer.
-/// q [n, heads * head_dim]; k, v [positions, kv_heads * head_dim]; query i attends to cache rows 0 ... pos[i].
+/// q [n, heads * head_dim]; k, v [positions, kv_heads * head_dim]; query i attends to cache rows 0 ... pos[i],
+/// or, with a sliding window (window > 0), only to rows in (pos[i] - window, pos[i]].
 /// out [n, heads * head_dim]. scratch: at least threads * (max pos + 1) floats.
 typedef struct {
     int64_t heads, kv_heads, head_dim;
     float scale;
+    int64_t window; // 0: unlimited
 } qs_attention_shape;
 void qs_attention(qs_pool *pool, float *out, const float *q, const float *k, const float *v, const int32_t *pos,
                   int64_t n, qs_attention_shape shape, float *scratch, int64_t scratch_per_thread);
