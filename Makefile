@@ -35,6 +35,7 @@ install-packages:
 
 model:
 	@models/fetch
+	@models/fetch gemma
 
 # The main job until the HTTP server lands: an interactive prompt loop over `quantserve generate --chat`.
 chat:
