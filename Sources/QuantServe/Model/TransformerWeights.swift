@@ -119,8 +119,8 @@ struct GGUFWeightLoader: Sendable {
         bv = bv.map { divided($0, by: awq?.outputScales) }
         // Read only where the configuration has the feature (a norm tensor another architecture happens to hold
         // is not applied by guesswork).
-        func optionalNorm(_ name: String, count: Int, required: Bool) throws -> [Float]? {
-            required ? try vector(p + name, count: count) : nil
+        func featureNorm(_ name: String, count: Int, enabled: Bool) throws -> [Float]? {
+            enabled ? try vector(p + name, count: count) : nil
         }
         var layer = DecoderLayerWeights(
             attentionNorm: divided(try vector(p + "attn_norm.weight", count: c.hiddenSize), by: awq?.attentionScales),
@@ -141,10 +141,10 @@ struct GGUFWeightLoader: Sendable {
             down: try matrix(p + "ffn_down.weight", rows: c.hiddenSize, cols: c.intermediateSize,
                              columnScales: awq?.downScales, clip: awq?.clips["down"])
         )
-        layer.qNorm = try optionalNorm("attn_q_norm.weight", count: c.headDim, required: c.hasQKNorm)
-        layer.kNorm = try optionalNorm("attn_k_norm.weight", count: c.headDim, required: c.hasQKNorm)
-        layer.postAttentionNorm = try optionalNorm("post_attention_norm.weight", count: c.hiddenSize, required: c.hasPostNorms)
-        layer.postFFNNorm = try optionalNorm("post_ffw_norm.weight", count: c.hiddenSize, required: c.hasPostNorms)
+        layer.qNorm = try featureNorm("attn_q_norm.weight", count: c.headDim, enabled: c.hasQKNorm)
+        layer.kNorm = try featureNorm("attn_k_norm.weight", count: c.headDim, enabled: c.hasQKNorm)
+        layer.postAttentionNorm = try featureNorm("post_attention_norm.weight", count: c.hiddenSize, enabled: c.hasPostNorms)
+        layer.postFFNNorm = try featureNorm("post_ffw_norm.weight", count: c.hiddenSize, enabled: c.hasPostNorms)
         return layer
     }
 }
