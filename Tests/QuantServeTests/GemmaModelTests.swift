@@ -219,6 +219,14 @@ final class Gemma3ConfigurationTests: XCTestCase {
             b.bytes += [1, 0]
             return 2
         }
+        try assertConfigurationFails("rope.scaling.factor = -2.0 is not a positive number") { b in
+            b.kvF32("gemma3.rope.scaling.factor", -2); return 1
+        }
+        try assertConfigurationFails("sliding_window_pattern = -1 is negative") { b in
+            b.kvU32("gemma3.attention.sliding_window", 4)
+            b.string("gemma3.attention.sliding_window_pattern"); b.i32(5); b.i32(-1)
+            return 2
+        }
         try assertConfigurationFails("rope.freq_base_swa = -1.0 is not a positive number") { b in
             b.kvU32("gemma3.attention.sliding_window", 4)
             b.kvF32("gemma3.rope.freq_base_swa", -1)
