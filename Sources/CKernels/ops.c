@@ -41,3 +41,50 @@ void qs_silu_mul(float *gate, const float *up, int64_t n) {
         gate[i] = g / (1.0f + expf(-g)) * up[i];
     }
 }
+
+static const float GELU_SQRT_2_OVER_PI = 0.79788456080286535587989211986876f;
+static const float GELU_COEF_A = 0.044715f;
+
+static void gelu_tanh_mul_scalar(float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float x = gate[i];
+        gate[i] = 0.5f * x * (1.0f + tanhf(GELU_SQRT_2_OVER_PI * x * (1.0f + GELU_COEF_A * x * x))) * up[i];
+    }
+}
+
+// exp(x) for x in [-88, 88]: 2^k * p(r), r = x - k ln 2 in [-ln2/2, ln2/2], p of degree 6 (Cephes expf).
+__attribute__((target("avx2,fma"))) static inline __m256 exp_avx2(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-88.0f)), _mm256_set1_ps(88.0f));
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// 0.5 x (1 + tanh(u)) = x - x / (1 + exp(2u)): no cancellation near u = 0, exact limits for large |u|.
+__attribute__((target("avx2,fma"))) static void gelu_tanh_mul_avx2(float *gate, const float *up, int64_t n) {
+    const __m256 c = _mm256_set1_ps(2.0f * GELU_SQRT_2_OVER_PI), a = _mm256_set1_ps(GELU_COEF_A);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(gate + i);
+        __m256 u2 = _mm256_mul_ps(_mm256_mul_ps(c, x), _mm256_fmadd_ps(_mm256_mul_ps(a, x), x, one));
+        __m256 g = _mm256_sub_ps(x, _mm256_div_ps(x, _mm256_add_ps(one, exp_avx2(u2))));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(g, _mm256_loadu_ps(up + i)));
+    }
+    gelu_tanh_mul_scalar(gate + i, up + i, n - i);
+}
+
+void qs_gelu_tanh_mul(qs_variant v, float *gate, const float *up, int64_t n) {
+    if (v >= QS_VARIANT_AVX2) gelu_tanh_mul_avx2(gate, up, n);
+    else gelu_tanh_mul_scalar(gate, up, n);
+}

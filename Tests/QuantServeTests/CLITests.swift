@@ -225,4 +225,22 @@ final class CLITests: XCTestCase {
         let aggregate = try XCTUnwrap(rows.first?["aggregate_tok_s"] as? Double)
         XCTAssertGreaterThan(aggregate, 0)
     }
+
+    func testInspectDescribesGemma3Features() throws {
+        let r = try run(["inspect", "--model", Fixtures.path("tiny-gemma3.gguf")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for field in ["architecture: gemma3", "head dim: 32", "embeddings x 8, q/k norms, post norms, GeGLU (tanh)",
+                      "query scale 0.1768", "5 layers with a 8-token sliding window (rope base 20000.0), 1 global (rope base 1000000.0)",
+                      "SentencePiece BPE, 763 tokens"] {
+            XCTAssertTrue(r.stdout.contains(field), "inspect lacks \(field): \(r.stdout)")
+        }
+    }
+
+    /// `--chat` on a gemma3 file without a chat template uses the architecture's (Gemma 3's) template.
+    func testGemmaChatUsesTheArchitecturesTemplate() throws {
+        let r = try run(["generate", "--model", Fixtures.path("tiny-gemma3.gguf"), "--chat", "--prompt", "hi",
+                         "--temperature", "0", "--max-tokens", "4", "--quant", "f32"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("prefill: 14 tokens"), r.stderr)  // tiny-gemma3.json: llama.cpp's 14 ids
+    }
 }

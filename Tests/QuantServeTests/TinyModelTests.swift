@@ -51,6 +51,8 @@ final class TinyModelTests: XCTestCase {
     func testTinyLlamaFP16() throws { try check("tiny-llama", level: .fp16) }
     func testTinyQwen2F32() throws { try check("tiny-qwen2", level: .f32) }
     func testTinyQwen2FP16() throws { try check("tiny-qwen2", level: .fp16) }
+    func testTinyGemma3F32() throws { try check("tiny-gemma3", level: .f32) }
+    func testTinyGemma3FP16() throws { try check("tiny-gemma3", level: .fp16) }
 
     /// Batched prefill (OpenBLAS) and token-by-token decode (our kernels) give the same logits, up to the rounding of
     /// keys and values to the fp16 cache (a last-bit difference in a key can round to the neighbouring fp16 value).

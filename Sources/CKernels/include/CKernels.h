@@ -112,6 +112,9 @@ void qs_rmsnorm(float *out, const float *x, const float *weight, int64_t n, int6
 void qs_rope(float *x, const int32_t *pos, int64_t n, int64_t heads, int64_t head_dim, const float *inv_freq, int neox);
 // gate [n] <- silu(gate) * up
 void qs_silu_mul(float *gate, const float *up, int64_t n);
+// gate [n] <- gelu_tanh(gate) * up, gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (GeGLU: Gemma).
+// The AVX2 variant evaluates tanh through a polynomial exp (within ~1e-6 of the scalar reference, relative to |x|).
+void qs_gelu_tanh_mul(qs_variant v, float *gate, const float *up, int64_t n);
 
 // ---- Paged KV cache and attention ------------------------------------------------------------
 // A layer's keys (and its values) live in blocks of block_size tokens, each token kv_heads * head_dim fp16 values:

@@ -5,11 +5,21 @@ public struct Architecture: Sendable {
     public let name: String
     /// Reads the configuration from GGUF metadata.
     public let configuration: @Sendable (GGUFFile) throws -> ModelConfiguration
+    /// The chat template the family was released with, used when a file carries none (`tokenizer.chat_template`).
+    public let defaultChatTemplate: String?
+
+    public init(name: String, defaultChatTemplate: String? = nil,
+                configuration: @escaping @Sendable (GGUFFile) throws -> ModelConfiguration) {
+        self.name = name
+        self.configuration = configuration
+        self.defaultChatTemplate = defaultChatTemplate
+    }
 
     /// Every architecture this build knows, by `general.architecture`.
     public static let registry: [String: Architecture] = [
         Architecture.llama.name: .llama,
         Architecture.qwen2.name: .qwen2,
+        Architecture.gemma3.name: .gemma3,
     ]
 
     public static func named(_ name: String) -> Architecture? { registry[name] }

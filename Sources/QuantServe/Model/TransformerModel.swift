@@ -8,15 +8,17 @@ public enum LogitsSelection: Sendable, Equatable {
     case from(Int)
 }
 
-/// A Llama-style decoder (llama, qwen2): embeddings, `layerCount` pre-norm blocks of grouped-query attention
-/// with RoPE and a SwiGLU MLP, a final RMSNorm and the output matrix. Computes in FP32.
+/// A Llama-style decoder (llama, qwen2, gemma3): embeddings, `layerCount` pre-norm blocks of grouped-query attention
+/// with RoPE and a gated MLP, a final RMSNorm and the output matrix, with the optional features of
+/// `ModelConfiguration` (Q/K and post norms, sliding windows, GeGLU, scaled embeddings). Computes in FP32.
 /// Not thread-safe: one engine loop owns a model together with its compute context and scratch buffers.
 public final class TransformerModel {
     public let configuration: ModelConfiguration
     public let level: QuantLevel
     let weights: TransformerWeights
     let context: ComputeContext
-    private let inverseFrequencies: [Float]
+    /// RoPE inverse frequencies of each layer (layers may differ in base and scaling).
+    private let inverseFrequencies: [[Float]]
     private var buffers: ForwardBuffers
     /// Sees the inputs of the linear layers as they are computed (calibration for AWQ); nil in normal runs.
     var observer: ((ActivationPoint, _ layer: Int, _ values: UnsafePointer<Float>, _ tokens: Int) -> Void)?
@@ -44,8 +46,11 @@ public final class TransformerModel {
         self.level = level
         self.context = context
         weights = try TransformerWeights(file: file, configuration: c, level: level, awq: awq)
-        inverseFrequencies = (0..<c.headDim / 2).map { i in
-            Float(1.0 / pow(Double(c.ropeBase), Double(2 * i) / Double(c.headDim)))
+        inverseFrequencies = (0..<c.layerCount).map { l in
+            let a = c.attention(layer: l)
+            return (0..<c.headDim / 2).map { i in
+                Float(Double(a.ropeScale) / pow(Double(a.ropeBase), Double(2 * i) / Double(c.headDim)))
+            }
         }
         buffers = ForwardBuffers(configuration: c, tokens: 1, positions: 1, threads: context.threads)
     }
@@ -99,6 +104,7 @@ public final class TransformerModel {
         buffers.ensure(tokens: n, positions: maxPosition, threads: context.threads)
         let b = buffers
         for (i, t) in batch.tokens.enumerated() { weights.embedding.copyRow(Int(t), into: b.x + i * c.hiddenSize) }
+        if c.embeddingScale != 1 { for i in 0..<(n * c.hiddenSize) { b.x[i] *= c.embeddingScale } }
 
         try batch.positions.withUnsafeBufferPointer { positions in
             try batch.slots.withUnsafeBufferPointer { slots in
@@ -157,25 +163,30 @@ public final class TransformerModel {
         if let bq = layer.bq { addBias(bq, to: b.q, n: n) }
         if let bk = layer.bk { addBias(bk, to: b.k, n: n) }
         if let bv = layer.bv { addBias(bv, to: b.v, n: n) }
+        if let qNorm = layer.qNorm { qs_rmsnorm(b.q, b.q, qNorm, Int64(n * c.headCount), Int64(c.headDim), c.rmsNormEpsilon) }
+        if let kNorm = layer.kNorm { qs_rmsnorm(b.k, b.k, kNorm, Int64(n * c.kvHeadCount), Int64(c.headDim), c.rmsNormEpsilon) }
         let neox: Int32 = c.ropePairing == .neox ? 1 : 0
-        inverseFrequencies.withUnsafeBufferPointer { f in
+        inverseFrequencies[l].withUnsafeBufferPointer { f in
             qs_rope(b.q, pages.positions, Int64(n), Int64(c.headCount), Int64(c.headDim), f.baseAddress, neox)
             qs_rope(b.k, pages.positions, Int64(n), Int64(c.kvHeadCount), Int64(c.headDim), f.baseAddress, neox)
         }
         let keys = cache.keys(layer: l), values = cache.values(layer: l)
         qs_kv_store(keys, values, b.k, b.v, pages.slots, Int64(n), Int64(c.kvDim))
         qs_paged_attention(context.pool, context.variant, b.attention, b.q, keys, values, pages.positions,
-                           pages.tables, pages.tableStarts, Int64(n), attentionShape(blockSize: cache.blockSize),
+                           pages.tables, pages.tableStarts, Int64(n), attentionShape(layer: l, blockSize: cache.blockSize),
                            b.scores, Int64(b.scoresPerThread))
         observer?(.attentionOutput, l, b.attention, n)
         project(layer.wo, b.attention, n: n, into: b.h)
+        if let norm = layer.postAttentionNorm { qs_rmsnorm(b.h, b.h, norm, Int64(n), d, c.rmsNormEpsilon) }
         addInPlace(b.x, b.h, count: n * c.hiddenSize)
     }
 
-    func attentionShape(blockSize: Int) -> qs_attention_shape {
+    /// Layer `l`'s attention: its query scale and, on sliding-window layers, its window.
+    func attentionShape(layer l: Int, blockSize: Int) -> qs_attention_shape {
         let c = configuration
         return qs_attention_shape(heads: Int64(c.headCount), kv_heads: Int64(c.kvHeadCount), head_dim: Int64(c.headDim),
-                                  scale: 1 / Float(c.headDim).squareRoot(), window: 0, block_size: Int64(blockSize))
+                                  scale: c.queryScale, window: Int64(c.attention(layer: l).slidingWindow),
+                                  block_size: Int64(blockSize))
     }
 
     private func mlpBlock(_ layer: DecoderLayerWeights, index l: Int, n: Int) {
@@ -185,9 +196,13 @@ public final class TransformerModel {
         observer?(.mlpInput, l, b.h, n)
         project(layer.gate, b.h, n: n, into: b.gate)
         project(layer.up, b.h, n: n, into: b.up)
-        qs_silu_mul(b.gate, b.up, Int64(n * c.intermediateSize))
+        switch c.activation {
+        case .silu: qs_silu_mul(b.gate, b.up, Int64(n * c.intermediateSize))
+        case .geluTanh: qs_gelu_tanh_mul(context.variant, b.gate, b.up, Int64(n * c.intermediateSize))
+        }
         observer?(.downInput, l, b.gate, n)
         project(layer.down, b.gate, n: n, into: b.h)
+        if let norm = layer.postFFNNorm { qs_rmsnorm(b.h, b.h, norm, Int64(n), Int64(c.hiddenSize), c.rmsNormEpsilon) }
         addInPlace(b.x, b.h, count: n * c.hiddenSize)
     }
 
