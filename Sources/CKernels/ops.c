@@ -42,84 +42,49 @@ void qs_silu_mul(float *gate, const float *up, int64_t n) {
     }
 }
 
-typedef struct {
-    float *out;
-    const float *q, *k, *v;
-    const int32_t *pos;
-    int64_t n;
-    qs_attention_shape shape;
-    float *scratch;
-    int64_t scratch_per_thread;
-} attention_job;
+static const float GELU_SQRT_2_OVER_PI = 0.79788456080286535587989211986876f;
+static const float GELU_COEF_A = 0.044715f;
 
-__attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b, int64_t n) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t j = 0;
-    for (; j + 16 <= n; j += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8), acc1);
-    }
-    float sum = qs_hsum_avx2(_mm256_add_ps(acc0, acc1));
-    for (; j < n; j++) sum += a[j] * b[j];
-    return sum;
-}
-
-__attribute__((target("avx2,fma"))) static void axpy_avx2(float *y, float a, const float *x, int64_t n) {
-    __m256 va = _mm256_set1_ps(a);
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(y + j, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + j), _mm256_loadu_ps(y + j)));
-    for (; j < n; j++) y[j] += a * x[j];
-}
-
-static float dot_scalar(const float *a, const float *b, int64_t n) {
-    float sum = 0;
-    for (int64_t j = 0; j < n; j++) sum += a[j] * b[j];
-    return sum;
-}
-
-static void axpy_scalar(float *y, float a, const float *x, int64_t n) {
-    for (int64_t j = 0; j < n; j++) y[j] += a * x[j];
-}
-
-// One (query token, head) pair: softmax(q . K^T * scale) @ V over cache rows 0 ... pos.
-static void attend(const attention_job *job, int64_t i, int64_t h, float *scores) {
-    const int simd = qs_best_variant() >= QS_VARIANT_AVX2;
-    const qs_attention_shape s = job->shape;
-    int64_t d = s.head_dim, kv_stride = s.kv_heads * d;
-    int64_t kvh = h / (s.heads / s.kv_heads);
-    const float *q = job->q + i * s.heads * d + h * d;
-    int64_t len = (int64_t)job->pos[i] + 1;
-    float max = -INFINITY;
-    for (int64_t t = 0; t < len; t++) {
-        const float *k = job->k + t * kv_stride + kvh * d;
-        float dot = (simd ? dot_avx2(q, k, d) : dot_scalar(q, k, d)) * s.scale;
-        scores[t] = dot;
-        if (dot > max) max = dot;
-    }
-    float sum = 0;
-    for (int64_t t = 0; t < len; t++) {
-        scores[t] = expf(scores[t] - max);
-        sum += scores[t];
-    }
-    float inv = 1.0f / sum;
-    float *o = job->out + i * s.heads * d + h * d;
-    for (int64_t j = 0; j < d; j++) o[j] = 0;
-    for (int64_t t = 0; t < len; t++) {
-        const float *v = job->v + t * kv_stride + kvh * d;
-        if (simd) axpy_avx2(o, scores[t] * inv, v, d);
-        else axpy_scalar(o, scores[t] * inv, v, d);
+static void gelu_tanh_mul_scalar(float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float x = gate[i];
+        gate[i] = 0.5f * x * (1.0f + tanhf(GELU_SQRT_2_OVER_PI * x * (1.0f + GELU_COEF_A * x * x))) * up[i];
     }
 }
 
-static void attention_task(void *ctx, int index, int count) {
-    const attention_job *job = ctx;
-    float *scores = job->scratch + index * job->scratch_per_thread;
-    int64_t pairs = job->n * job->shape.heads;
-    for (int64_t p = index; p < pairs; p += count) attend(job, p / job->shape.heads, p % job->shape.heads, scores);
+// exp(x) for x in [-88, 88]: 2^k * p(r), r = x - k ln 2 in [-ln2/2, ln2/2], p of degree 6 (Cephes expf).
+__attribute__((target("avx2,fma"))) static inline __m256 exp_avx2(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-88.0f)), _mm256_set1_ps(88.0f));
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-void qs_attention(qs_pool *pool, float *out, const float *q, const float *k, const float *v, const int32_t *pos,
-                  int64_t n, qs_attention_shape shape, float *scratch, int64_t scratch_per_thread) {
-    attention_job job = {out, q, k, v, pos, n, shape, scratch, scratch_per_thread};
-    qs_pool_run(pool, attention_task, &job);
+// 0.5 x (1 + tanh(u)) = x - x / (1 + exp(2u)): no cancellation near u = 0, exact limits for large |u|.
+__attribute__((target("avx2,fma"))) static void gelu_tanh_mul_avx2(float *gate, const float *up, int64_t n) {
+    const __m256 c = _mm256_set1_ps(2.0f * GELU_SQRT_2_OVER_PI), a = _mm256_set1_ps(GELU_COEF_A);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(gate + i);
+        __m256 u2 = _mm256_mul_ps(_mm256_mul_ps(c, x), _mm256_fmadd_ps(_mm256_mul_ps(a, x), x, one));
+        __m256 g = _mm256_sub_ps(x, _mm256_div_ps(x, _mm256_add_ps(one, exp_avx2(u2))));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(g, _mm256_loadu_ps(up + i)));
+    }
+    gelu_tanh_mul_scalar(gate + i, up + i, n - i);
+}
+
+void qs_gelu_tanh_mul(qs_variant v, float *gate, const float *up, int64_t n) {
+    if (v >= QS_VARIANT_AVX2) gelu_tanh_mul_avx2(gate, up, n);
+    else gelu_tanh_mul_scalar(gate, up, n);
 }

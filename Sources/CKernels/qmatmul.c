@@ -18,21 +18,37 @@ static const int8_t NF4_I8[16] = {-127, -88, -67, -50, -36, -23, -12, 0, 10, 20,
 typedef struct {
     int8_t *q;     // [n, cols]
     float *d;      // [n, cols / 32] block scales
+    float *gsum;   // [n, cols / group]: per weight group, the sum of its blocks' d * (sum of q) (Q4's zero points)
 } quantized_activations;
 
 int64_t qs_activation_scratch_floats(int64_t n, int64_t cols) {
-    return n * cols / 4 + n * (cols / 32) + 64;
+    return n * cols / 4 + 2 * n * (cols / 32) + 64;
 }
 
-static quantized_activations quantize_activations(float *scratch, const float *x, int64_t n, int64_t cols) {
-    quantized_activations a = {(int8_t *)scratch, scratch + n * cols / 4};
-    for (int64_t i = 0; i < n * (cols / 32); i++) {
+// x [n, cols] -> int8 per 32 values with one scale each; with group > 0 also the group sums of d * sum(q).
+static quantized_activations quantize_activations(float *scratch, const float *x, int64_t n, int64_t cols,
+                                                  int64_t group) {
+    const int64_t blocks = cols / 32;
+    quantized_activations a = {(int8_t *)scratch, scratch + n * cols / 4, scratch + n * cols / 4 + n * blocks};
+    for (int64_t i = 0; i < n * blocks; i++) {
         const float *xb = x + i * 32;
         float amax = 0;
         for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
         float d = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0;
         for (int j = 0; j < 32; j++) a.q[i * 32 + j] = (int8_t)lrintf(xb[j] * inv);
         a.d[i] = d;
+    }
+    if (group > 0) {
+        const int64_t per = group / 32, groups = cols / group;
+        for (int64_t i = 0; i < n * groups; i++) {
+            float sum = 0;
+            for (int64_t b = i * per; b < (i + 1) * per; b++) {
+                int qs = 0;
+                for (int j = 0; j < 32; j++) qs += a.q[b * 32 + j];
+                sum += a.d[b] * (float)qs;
+            }
+            a.gsum[i] = sum;
+        }
     }
     return a;
 }
@@ -97,33 +113,39 @@ static void qmatmul_scalar(float *out, int64_t ldo, const qs_matrix *w, const qu
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
 
-// One weight row against up to four activation rows: each 32-value block of weights is unpacked once and used
-// for every activation row. Per activation row the reduction order is the same whatever `count` is (even blocks
-// into acc[0], odd into acc[1]), so results never depend on how rows are grouped.
-// Block b of a row's weights as signed int8 (see the file comment).
-AVX2 ALWAYS_INLINE __m256i block_weights(qs_format format, const uint8_t *wrow, const int8_t *zb, int64_t b,
-                                         int gshift, __m256i nf4_table) {
+// Block b of a row's weights as int8: Q8 as stored, NF4 as its code scaled to int8, Q4 as its unsigned code
+// (0-15; the zero points are taken off once per group, after the loop, through the activations' group sums).
+AVX2 ALWAYS_INLINE __m256i block_weights(qs_format format, const uint8_t *wrow, int64_t b, __m256i nf4_table) {
     if (format == QS_FORMAT_Q8) return _mm256_loadu_si256((const __m256i *)(wrow + b * 32));
     __m128i packed = _mm_loadu_si128((const __m128i *)(wrow + b * 16));
     __m256i codes = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
-    return format == QS_FORMAT_NF4 ? _mm256_shuffle_epi8(nf4_table, codes)
-                                   : _mm256_sub_epi8(codes, _mm256_set1_epi8(zb[b >> gshift]));
+    return format == QS_FORMAT_NF4 ? _mm256_shuffle_epi8(nf4_table, codes) : codes;
 }
 
-// acc += (w . x as int32 lanes) * scale, with maddubs (unsigned x signed): |w| times x carrying w's sign.
-AVX2 ALWAYS_INLINE __m256 block_fma(__m256i wabs, __m256i wv, const int8_t *x, float scale, __m256 acc) {
-    __m256i xv = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x), wv);
-    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, xv), _mm256_set1_epi16(1));
+// acc += (w . x as int32 lanes) * scale. maddubs multiplies unsigned by signed bytes: Q4 codes go in as they are;
+// signed weights go in as |w| against x carrying w's sign (wabs precomputed once per weight block).
+AVX2 ALWAYS_INLINE __m256 block_dot(qs_format format, __m256i wabs, __m256i wv, const int8_t *x, float scale,
+                                    __m256 acc) {
+    __m256i xv = _mm256_loadu_si256((const __m256i *)x);
+    __m256i pairs = format == QS_FORMAT_Q4 ? _mm256_maddubs_epi16(wv, xv)
+                                           : _mm256_maddubs_epi16(wabs, _mm256_sign_epi8(xv, wv));
+    __m256i p = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale), acc);
+}
+
+AVX2 ALWAYS_INLINE __m256i block_abs(qs_format format, __m256i w) {
+    return format == QS_FORMAT_Q4 ? w : _mm256_sign_epi8(w, w);
 }
 
 // One weight row against COUNT (1 or 4) activation rows: each 32-value block of weights is decoded once and used
 // for every activation row. Per activation row the reduction order is the same whatever COUNT is (even blocks
-// into acc0, odd into acc1), so results never depend on how rows are grouped.
+// into acc0, odd into acc1, then Q4's zero-point term), so results never depend on how rows are grouped.
+// wz [groups]: Q4's scale times zero point per group.
 #define QROW_AVX2(COUNT)                                                                                          \
     AVX2 ALWAYS_INLINE void qrow_avx2_##COUNT(float *out, int64_t ldo, qs_format format, const uint8_t *wrow,    \
-                                              const float *ws, const int8_t *zb, const quantized_activations *a,  \
-                                              int64_t cols, int64_t i0, int64_t r, int gshift, __m256i nf4_table) {\
+                                              const float *ws, const float *wz, const quantized_activations *a,   \
+                                              int64_t cols, int64_t groups, int64_t i0, int64_t r, int gshift,    \
+                                              __m256i nf4_table) {                                                \
         const int64_t blocks = cols / 32;                                                                         \
         const int8_t *x = a->q + i0 * cols;                                                                       \
         const float *dx = a->d + i0 * blocks;                                                                     \
@@ -131,22 +153,31 @@ AVX2 ALWAYS_INLINE __m256 block_fma(__m256i wabs, __m256i wv, const int8_t *x, f
         for (int k = 0; k < COUNT; k++) acc0[k] = acc1[k] = _mm256_setzero_ps();                                  \
         int64_t b = 0;                                                                                            \
         for (; b + 2 <= blocks; b += 2) {                                                                         \
-            __m256i w0 = block_weights(format, wrow, zb, b, gshift, nf4_table);                                   \
-            __m256i w1 = block_weights(format, wrow, zb, b + 1, gshift, nf4_table);                               \
-            __m256i a0 = _mm256_sign_epi8(w0, w0), a1 = _mm256_sign_epi8(w1, w1);                                 \
+            __m256i w0 = block_weights(format, wrow, b, nf4_table);                                               \
+            __m256i w1 = block_weights(format, wrow, b + 1, nf4_table);                                           \
+            __m256i a0 = block_abs(format, w0), a1 = block_abs(format, w1);                                       \
             for (int k = 0; k < COUNT; k++) {                                                                     \
-                acc0[k] = block_fma(a0, w0, x + k * cols + b * 32, ws[b >> gshift] * dx[k * blocks + b], acc0[k]); \
-                acc1[k] = block_fma(a1, w1, x + k * cols + b * 32 + 32,                                           \
+                acc0[k] = block_dot(format, a0, w0, x + k * cols + b * 32, ws[b >> gshift] * dx[k * blocks + b],  \
+                                    acc0[k]);                                                                     \
+                acc1[k] = block_dot(format, a1, w1, x + k * cols + b * 32 + 32,                                   \
                                     ws[(b + 1) >> gshift] * dx[k * blocks + b + 1], acc1[k]);                     \
             }                                                                                                     \
         }                                                                                                         \
         if (b < blocks) {                                                                                         \
-            __m256i w0 = block_weights(format, wrow, zb, b, gshift, nf4_table);                                   \
-            __m256i a0 = _mm256_sign_epi8(w0, w0);                                                                \
+            __m256i w0 = block_weights(format, wrow, b, nf4_table);                                               \
+            __m256i a0 = block_abs(format, w0);                                                                   \
             for (int k = 0; k < COUNT; k++)                                                                       \
-                acc0[k] = block_fma(a0, w0, x + k * cols + b * 32, ws[b >> gshift] * dx[k * blocks + b], acc0[k]); \
+                acc0[k] = block_dot(format, a0, w0, x + k * cols + b * 32, ws[b >> gshift] * dx[k * blocks + b],  \
+                                    acc0[k]);                                                                     \
         }                                                                                                         \
-        for (int k = 0; k < COUNT; k++) out[(i0 + k) * ldo + r] = qs_hsum_avx2(_mm256_add_ps(acc0[k], acc1[k]));          \
+        for (int k = 0; k < COUNT; k++) {                                                                         \
+            float sum = qs_hsum_avx2(_mm256_add_ps(acc0[k], acc1[k]));                                            \
+            if (format == QS_FORMAT_Q4) {                                                                         \
+                const float *gs = a->gsum + (i0 + k) * groups;                                                    \
+                for (int64_t g = 0; g < groups; g++) sum -= wz[g] * gs[g];                                        \
+            }                                                                                                     \
+            out[(i0 + k) * ldo + r] = sum;                                                                        \
+        }                                                                                                         \
     }
 QROW_AVX2(1)
 QROW_AVX2(4)
@@ -159,8 +190,7 @@ AVX2 ALWAYS_INLINE void qmatmul_avx2_format(float *out, int64_t ldo, const qs_ma
     const int64_t group = format == QS_FORMAT_Q8 ? 32 : format == QS_FORMAT_NF4 ? 64 : w->group;
     const int gshift = __builtin_ctzll((unsigned long long)(group / 32));
     const int64_t groups = cols / group;
-    float ws[groups + 8];
-    int8_t zb[groups + 1];
+    float ws[groups + 8], wz[groups + 8];
     const int64_t bytes_per_row = format == QS_FORMAT_Q8 ? cols : cols / 2;
     for (int64_t r = r0; r < r1; r++) {
         if (format == QS_FORMAT_NF4) {
@@ -171,12 +201,13 @@ AVX2 ALWAYS_INLINE void qmatmul_avx2_format(float *out, int64_t ldo, const qs_ma
             int64_t g = 0;
             for (; g + 8 <= groups; g += 8) _mm256_storeu_ps(ws + g, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + g))));
             for (; g < groups; g++) ws[g] = _cvtsh_ss(h[g]);
-            if (format == QS_FORMAT_Q4) memcpy(zb, w->zeros + r * groups, (size_t)groups);
+            if (format == QS_FORMAT_Q4)
+                for (g = 0; g < groups; g++) wz[g] = ws[g] * (float)w->zeros[r * groups + g];
         }
         const uint8_t *wrow = (const uint8_t *)w->data + r * bytes_per_row;
         int64_t i = 0;
-        for (; i + 4 <= n; i += 4) qrow_avx2_4(out, ldo, format, wrow, ws, zb, a, cols, i, r, gshift, nf4_table);
-        for (; i < n; i++) qrow_avx2_1(out, ldo, format, wrow, ws, zb, a, cols, i, r, gshift, nf4_table);
+        for (; i + 4 <= n; i += 4) qrow_avx2_4(out, ldo, format, wrow, ws, wz, a, cols, groups, i, r, gshift, nf4_table);
+        for (; i < n; i++) qrow_avx2_1(out, ldo, format, wrow, ws, wz, a, cols, groups, i, r, gshift, nf4_table);
     }
 }
 
@@ -218,7 +249,9 @@ void qs_matmul(qs_pool *pool, qs_variant v, float *out, int64_t ldo, const qs_ma
     case QS_FORMAT_F16: qs_gemv_f16(pool, v, out, ldo, w->data, x, n, w->rows, w->cols); return;
     default: break;
     }
-    qmatmul_job job = {v, out, ldo, w, quantize_activations(scratch, x, n, w->cols), n};
+    // Q4's zero points need the activations' sums per weight group (AVX2 path).
+    int64_t group_sums = w->format == QS_FORMAT_Q4 && v >= QS_VARIANT_AVX2 ? w->group : 0;
+    qmatmul_job job = {v, out, ldo, w, quantize_activations(scratch, x, n, w->cols, group_sums), n};
     if (w->rows * w->cols * n < 32768) qmatmul_task(&job, 0, 1);
     else qs_pool_run(pool, qmatmul_task, &job);
 }

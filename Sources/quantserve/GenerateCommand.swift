@@ -1,72 +1,132 @@
 import Foundation
 import QuantServe
+import Synchronization
 
 struct GenerateCommand: Command {
     static let name = "generate"
-    static let summary = "continue a prompt, streaming the text to stdout and speed to stderr"
+    static let summary = "continue a prompt (streamed to stdout), or every prompt of a JSONL file at once through the engine"
     static let options: [OptionSpec] = [
         .model,
         OptionSpec(name: "prompt", valueName: "TEXT", help: "the prompt"),
-        OptionSpec(name: "max-tokens", valueName: "N", help: "most tokens to generate (default 128)"),
-        OptionSpec(name: "temperature", valueName: "T", help: "0 for greedy (default 0.8)"),
-        OptionSpec(name: "top-k", valueName: "K", help: "keep the K most likely tokens, 0 for all (default 40)"),
-        OptionSpec(name: "top-p", valueName: "P", help: "keep the smallest set with mass P (default 0.95)"),
-        OptionSpec(name: "seed", valueName: "S", help: "random seed for reproducible sampling"),
+        OptionSpec(name: "prompts-file", valueName: "FILE",
+                   help: "JSONL, one {\"prompt\": ...} per line (optional max_tokens, temperature, top_p, top_k, min_p, seed, stop, ...); prints {\"index\": i, \"text\": ...} per line"),
         OptionSpec(name: "quant", valueName: "LEVEL", help: "weights in memory: \(QuantLevel.allCases.map(\.rawValue).joined(separator: ", ")) (default: a pre-quantized folder's own, else \(QuantLevel.default.rawValue))"),
-        .threads,
-        OptionSpec(name: "ctx-size", valueName: "N", help: "context size in tokens (default: the model's, at most 4096)"),
         .calibration,
-        OptionSpec(name: "chat", valueName: nil, help: "wrap the prompt as a user message in the model's chat template"),
-    ]
+        OptionSpec(name: "chat", valueName: nil, help: "wrap each prompt as a user message in the model's chat template"),
+    ] + OptionSpec.sampling + OptionSpec.engine
 
     static func run(_ arguments: ParsedArguments) throws {
         let path = try arguments.required("model")
-        let prompt = try arguments.required("prompt")
+        let prompt = arguments.string("prompt")
+        let promptsFile = arguments.string("prompts-file")
+        guard (prompt == nil) != (promptsFile == nil) else {
+            throw UsageError("give exactly one of '--prompt' and '--prompts-file'")
+        }
         let maxTokens = try arguments.int("max-tokens", range: 0...1_000_000) ?? 128
-        var sampling = SamplingParameters()
-        if let t = try arguments.float("temperature", range: 0...100) { sampling.temperature = t }
-        if let k = try arguments.int("top-k", range: 0...10_000_000) { sampling.topK = k }
-        if let p = try arguments.float("top-p", range: 0...1) { sampling.topP = p }
-        if let s = arguments.string("seed") {
-            guard let seed = UInt64(s) else { throw UsageError("'--seed' must be a non-negative integer, got '\(s)'") }
-            sampling.seed = seed
-        }
-        try sampling.validate()
-        let level = try arguments.string("quant").map(parseLevel)
-        let threads = try arguments.int("threads", range: 1...1024) ?? ComputeContext.defaultThreadCount
-        let contextSize = try arguments.int("ctx-size", range: 1...(1 << 24)) ?? 4096
+        let sampling = try arguments.samplingParameters()
+        let stop = arguments.string("stop").map { [$0] } ?? []
+        let level = try parseLevel(arguments.string("quant"))
+        let options = try arguments.engineOptions()
+        let lines = try promptsFile.map { try PromptLine.read($0, defaults: sampling) }
+            ?? [PromptLine(prompt: prompt!, maxTokens: maxTokens, sampling: sampling, stop: stop)]
 
-        let context = ComputeContext(threads: threads)
-        let loaded = try ModelLoader.load(path: path, level: level, context: context, calibrationText: try calibrationText(arguments), log: logToStderr)
-        let tokenizer = loaded.tokenizer
-        let promptTokens: [Int32]
-        if arguments.flag("chat") {
-            let template = try tokenizer.makeChatTemplate()
-            promptTokens = try tokenizer.encodeChat(messages: [ChatMessage(role: "user", content: prompt)],
-                                                template: template, addGenerationPrompt: true)
+        let engine = try startEngine(path: path, level: level, options: options, calibration: try calibrationText(arguments))
+        let requests = try lines.map { line in
+            GenerationRequest(prompt: try encode(line.prompt, chat: arguments.flag("chat"), tokenizer: engine.tokenizer),
+                              maxTokens: line.maxTokens ?? maxTokens, sampling: line.sampling,
+                              stop: line.stop.isEmpty ? stop : line.stop)
+        }
+        if promptsFile == nil {
+            try streamOne(requests[0], engine: engine)
         } else {
-            promptTokens = tokenizer.encode(prompt, addSpecial: true, parseSpecial: false)
+            try runAll(requests, engine: engine)
         }
+    }
 
-        var detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
-        let stdout = FileHandle.standardOutput
-        let result = try Generator(model: loaded.model, tokenizer: tokenizer).generate(
-            prompt: promptTokens, maxTokens: maxTokens, sampling: sampling, contextSize: contextSize
-        ) { token in
-            let text = detokenizer.append(token)
-            if !text.isEmpty { stdout.write(Data(text.utf8)) }
-            return true
+    static func encode(_ text: String, chat: Bool, tokenizer: any Tokenizer) throws -> [Int32] {
+        guard chat else { return tokenizer.encode(text, addSpecial: true, parseSpecial: false) }
+        let template = try tokenizer.makeChatTemplate()
+        return try tokenizer.encodeChat(messages: [ChatMessage(role: "user", content: text)], template: template,
+                                        addGenerationPrompt: true)
+    }
+
+    /// One prompt: its text streams to stdout as it is generated, timings go to stderr.
+    static func streamOne(_ request: GenerationRequest, engine: Engine) throws {
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Mutex<Result<GenerationSummary, EngineError>?>(nil)
+        try engine.submit(request) { event in
+            switch event {
+            case .token(let token):
+                if !token.text.isEmpty { FileHandle.standardOutput.write(Data(token.text.utf8)) }
+            case .finished(let summary):
+                FileHandle.standardOutput.write(Data((summary.finalText + "\n").utf8))
+                outcome.withLock { $0 = .success(summary) }
+                done.signal()
+            case .failed(let error):
+                outcome.withLock { $0 = .failure(error) }
+                done.signal()
+            }
         }
-        let rest = detokenizer.flush()
-        stdout.write(Data((rest + "\n").utf8))
-        let s = result.stats
+        done.wait()
+        let s = try outcome.withLock { $0! }.get()
+        let d = engine.description
         let report = String(
             format: "load: %.2f s (%@, %d threads, %@ kernels)\nprefill: %d tokens, %.1f tok/s\ndecode: %d tokens, %.1f tok/s (%@)\n",
-            loaded.loadSeconds, loaded.model.level.rawValue, context.threads, context.variantName,
-            s.promptTokens, s.prefillTokensPerSecond, s.generatedTokens, s.decodeTokensPerSecond,
-            result.finishReason.rawValue)
+            d.loadSeconds, d.level.rawValue, d.threads, d.kernelVariant,
+            s.promptTokens, s.timeToFirstToken > 0 ? Double(s.promptTokens) / s.timeToFirstToken : 0,
+            s.completionTokens, s.decodeTokensPerSecond, s.finishReason.rawValue)
         FileHandle.standardError.write(Data(report.utf8))
     }
+
+    struct Output: Encodable {
+        let index: Int
+        let text: String
+        let finish_reason: String
+        let prompt_tokens: Int
+        let completion_tokens: Int
+    }
+
+    /// Every prompt at once; one JSON line per prompt as it finishes.
+    static func runAll(_ requests: [GenerationRequest], engine: Engine) throws {
+        let group = DispatchGroup()
+        let failure = Mutex<EngineError?>(nil)
+        let started = DispatchTime.now()
+        for (index, request) in requests.enumerated() {
+            group.enter()
+            let text = Mutex("")
+            try engine.submit(request) { event in
+                switch event {
+                case .token(let token):
+                    text.withLock { $0 += token.text }
+                case .finished(let summary):
+                    let line = Output(index: index, text: text.withLock { $0 } + summary.finalText,
+                                      finish_reason: summary.finishReason.rawValue, prompt_tokens: summary.promptTokens,
+                                      completion_tokens: summary.completionTokens)
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                    if let data = try? encoder.encode(line) {
+                        FileHandle.standardOutput.write(data + Data("\n".utf8))
+                    }
+                    group.leave()
+                case .failed(let error):
+                    failure.withLock { $0 = $0 ?? error }
+                    group.leave()
+                }
+            }
+        }
+        group.wait()
+        if let error = failure.withLock({ $0 }) { throw error }
+        let m = engine.metrics
+        let seconds = DispatchTime.now().seconds(since: started)
+        logToStderr(String(format: "%d prompts, %d prompt tokens (%d from the prefix cache), %d generated in %.2f s (%.1f tok/s), %d preemptions",
+                           requests.count, m.promptTokens, m.prefixCacheHitTokens, m.generatedTokens, seconds,
+                           Double(m.generatedTokens) / seconds, m.preemptions))
+    }
+}
+
+/// `--quant` when given; nil lets the model choose (a pre-quantized folder's own level, else the default).
+func parseLevel(_ raw: String?) throws -> QuantLevel? {
+    try raw.map { try parseLevel($0) }
 }
 
 func parseLevel(_ raw: String) throws -> QuantLevel {
@@ -84,4 +144,10 @@ func calibrationText(_ arguments: ParsedArguments) throws -> String? {
         throw UsageError("cannot read calibration text '\(path)'")
     }
     return text
+}
+
+extension DispatchTime {
+    func seconds(since start: DispatchTime) -> Double {
+        Double(uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+    }
 }

@@ -20,6 +20,7 @@ struct InspectCommand: Command {
             "layers: \(c.layerCount), hidden: \(c.hiddenSize), ffn: \(c.intermediateSize)",
             "heads: \(c.headCount) (kv \(c.kvHeadCount)), head dim: \(c.headDim), rope: base \(c.ropeBase), \(c.ropePairing.rawValue) pairs",
             "context length: \(c.contextLength), rms eps: \(c.rmsNormEpsilon), output: \(c.tiedOutput ? "tied to embeddings" : "own matrix")",
+            "layer features: \(features(c))",
             "stored level: \(source.storedLevel?.rawValue ?? "none (float weights)"), default level: \(source.defaultLevel.rawValue)",
             "tokenizer: \(tokenizer.summary)",
         ]
@@ -28,5 +29,22 @@ struct InspectCommand: Command {
             lines.append("memory at \(level.rawValue): weights \(mib(c.weightBytes(at: level))) + KV cache \(mib(kvPerToken * 4096)) at 4096 tokens")
         }
         print(lines.joined(separator: "\n"))
+    }
+
+    /// The optional features of the configuration, in a line (`plain` for none).
+    static func features(_ c: ModelConfiguration) -> String {
+        var parts: [String] = []
+        if c.embeddingScale != 1 { parts.append(String(format: "embeddings x %.4g", c.embeddingScale)) }
+        if c.hasQKNorm { parts.append("q/k norms") }
+        if c.hasPostNorms { parts.append("post norms") }
+        parts.append(c.activation == .silu ? "SwiGLU" : "GeGLU (tanh)")
+        parts.append(String(format: "query scale %.4g", c.queryScale))
+        let local = c.layerAttention.filter { $0.slidingWindow > 0 }
+        if let first = local.first {
+            let global = c.layerAttention.filter { $0.slidingWindow == 0 }
+            parts.append("\(local.count) layers with a \(first.slidingWindow)-token sliding window (rope base \(first.ropeBase)), "
+                         + "\(global.count) global (rope base \(global.first?.ropeBase ?? c.ropeBase))")
+        }
+        return parts.joined(separator: ", ")
     }
 }

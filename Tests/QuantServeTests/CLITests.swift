@@ -162,6 +162,88 @@ final class CLITests: XCTestCase {
         }
     }
 
+    func writeTemporary(_ text: String, suffix: String = ".jsonl") throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("qs-\(UUID())\(suffix)")
+        try Data(text.utf8).write(to: url)
+        return url
+    }
+
+    /// Every line runs through the engine at once; each result is one JSON line with the line's index, and greedy
+    /// lines give what they give alone.
+    func testGeneratePromptsFileRunsEveryLine() throws {
+        let model = try Fixtures.path("tiny-llama.gguf")
+        let reference: ModelReference = try Fixtures.json("tiny-llama.json")
+        let prompts = reference.generate.prefix(3).map(\.prompt)
+        var lines = prompts.map { p in
+            String(decoding: try! JSONSerialization.data(withJSONObject: ["prompt": p, "max_tokens": 5, "temperature": 0]), as: UTF8.self)
+        }
+        lines.append(#"{"prompt": "sampled", "max_tokens": 4, "temperature": 0.9, "top_p": 0.8, "seed": 7, "stop": ["zz"]}"#)
+        let file = try writeTemporary(lines.joined(separator: "\n") + "\n")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let r = try run(["generate", "--model", model, "--quant", "f32", "--prompts-file", file.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        struct Line: Decodable { let index: Int; let text: String; let finish_reason: String; let completion_tokens: Int }
+        let out = try r.stdout.split(separator: "\n").map { try JSONDecoder().decode(Line.self, from: Data($0.utf8)) }
+        XCTAssertEqual(Set(out.map(\.index)), [0, 1, 2, 3])
+        for (i, p) in prompts.enumerated() {
+            let alone = try run(["generate", "--model", model, "--quant", "f32", "--prompt", p, "--temperature", "0",
+                                 "--max-tokens", "5"])
+            let batched = try XCTUnwrap(out.first { $0.index == i })
+            XCTAssertEqual(batched.text + "\n", alone.stdout, "line \(i)")
+            XCTAssertEqual(batched.completion_tokens, 5)
+        }
+    }
+
+    func testPromptsFileErrorsNameTheLine() throws {
+        let model = try Fixtures.path("tiny-llama.gguf")
+        let cases: [(String, String)] = [
+            (#"{"prompt": "a"}"# + "\n" + "not json", ":2: not a valid JSON object"),
+            (#"{"max_tokens": 3}"#, ":1: missing field 'prompt'"),
+            (#"{"prompt": "a", "temperature": "hot"}"#, ":1: field 'temperature' has the wrong type"),
+            (#"{"prompt": "a", "top_p": 0}"#, ":1: top-p must be in (0, 1], got 0.0"),
+            (#"{"prompt": "a", "max_tokens": -1}"#, ":1: 'max_tokens' must be >= 0, got -1"),
+            (#"{"prompt": "a", "stop": 5}"#, ":1: field 'stop' has the wrong type"),
+            ("\n\n", "has no prompts"),
+        ]
+        for (text, message) in cases {
+            let file = try writeTemporary(text)
+            defer { try? FileManager.default.removeItem(at: file) }
+            try assertFails(["generate", "--model", model, "--quant", "f32", "--prompts-file", file.path], message)
+        }
+        try assertFails(["generate", "--model", model, "--prompts-file", "/nonexistent.jsonl"], "cannot read prompts file")
+        try assertFails(["generate", "--model", model], "give exactly one of '--prompt' and '--prompts-file'")
+        try assertFails(["generate", "--model", model, "--prompt", "a", "--max-seqs", "0"], "'--max-seqs' must be an integer in 1...4096")
+        try assertFails(["generate", "--model", model, "--prompt", "a b c d e f", "--kv-blocks", "1", "--max-tokens", "100",
+                         "--quant", "f32"], "KV-cache blocks but the pool has 1")
+    }
+
+    func testBenchConcurrencyAddsAggregateThroughput() throws {
+        let r = try run(["bench", "--model", Fixtures.path("tiny-qwen2.gguf"), "--quant", "int8", "--json",
+                         "--prompt-tokens", "16", "--decode-tokens", "4", "--concurrency", "4"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let rows = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        let aggregate = try XCTUnwrap(rows.first?["aggregate_tok_s"] as? Double)
+        XCTAssertGreaterThan(aggregate, 0)
+    }
+
+    func testInspectDescribesGemma3Features() throws {
+        let r = try run(["inspect", "--model", Fixtures.path("tiny-gemma3.gguf")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for field in ["architecture: gemma3", "head dim: 32", "embeddings x 8, q/k norms, post norms, GeGLU (tanh)",
+                      "query scale 0.1768", "5 layers with a 8-token sliding window (rope base 20000.0), 1 global (rope base 1000000.0)",
+                      "SentencePiece BPE, 763 tokens"] {
+            XCTAssertTrue(r.stdout.contains(field), "inspect lacks \(field): \(r.stdout)")
+        }
+    }
+
+    /// `--chat` on a gemma3 file without a chat template uses the architecture's (Gemma 3's) template.
+    func testGemmaChatUsesTheArchitecturesTemplate() throws {
+        let r = try run(["generate", "--model", Fixtures.path("tiny-gemma3.gguf"), "--chat", "--prompt", "hi",
+                         "--temperature", "0", "--max-tokens", "4", "--quant", "f32"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("prefill: 14 tokens"), r.stderr)  // tiny-gemma3.json: llama.cpp's 14 ids
+    }
+
     func testQuantizeWritesALoadableFolder() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("qs-quantize-\(UUID())")
         defer { try? FileManager.default.removeItem(at: out) }
@@ -189,5 +271,7 @@ final class CLITests: XCTestCase {
         try assertFails(["quantize", "--model", model, "--out", out.path], "missing required option '--quant'")
         try assertFails(["quantize", "--model", model, "--quant", "int3", "--out", out.path], "unknown quantization level 'int3'")
         try assertFails(["generate", "--model", FileManager.default.temporaryDirectory.path, "--prompt", "a"], "config.json: missing")
+        try assertFails(["quantize", "--model", Fixtures.path("tiny-gemma3.gguf"), "--quant", "int8", "--out", out.path + "-gemma"],
+                        "quantize writes Hugging Face folders for llama and qwen2 only, not gemma3")
     }
 }

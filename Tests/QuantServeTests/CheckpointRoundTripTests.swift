@@ -58,6 +58,10 @@ final class CheckpointRoundTripTests: XCTestCase {
                     XCTAssertGreaterThan(worst, 0, "\(name) \(level)")
                 } else if name == "tiny-qwen2" {
                     XCTAssertEqual(worst, 0, "\(name) \(level): logits differ")
+                } else if level == .int8 {
+                    // The 1e-7 differences can move an activation across an int8 rounding boundary: one step of
+                    // 1/127 in one value (measured: 1.1e-2 at one position of 34, about 1e-7 elsewhere).
+                    XCTAssertLessThan(worst, 0.05, "\(name) \(level)")
                 } else {
                     XCTAssertLessThan(worst, 1e-5, "\(name) \(level)")
                 }

@@ -17,9 +17,13 @@ final class DefaultModelTests: XCTestCase {
         let reference: ModelReference = try Fixtures.json("qwen2.5-coder-0.5b.json")
         let context = ComputeContext()
         let loaded = try ModelLoader.load(path: try Fixtures.defaultModelPath(), level: .fp16, context: context)
-        let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
+        // Every continuation runs through the engine, all prompts in one batch.
+        let engine = try Engine.load(try Fixtures.defaultModelPath(), level: .fp16)
+        let results = try engine.complete(reference.generate.map {
+            GenerationRequest(prompt: $0.prompt_ids, maxTokens: $0.greedy_ids.count, sampling: .greedy)
+        })
         var mismatches: [String] = []
-        for g in reference.generate {
+        for (g, result) in zip(reference.generate, results) {
             // Logits of the last prompt position: same argmax, close values (llama.cpp rounds activations to F16).
             let cache = loaded.model.makeCache(capacity: 512)
             let logits = try loaded.model.forward(g.prompt_ids, cache: cache)
@@ -28,10 +32,9 @@ final class DefaultModelTests: XCTestCase {
             for pair in top {
                 XCTAssertEqual(logits[Int(pair[0])], Float(pair[1]), accuracy: 0.25, "logit \(Int(pair[0])) of \(g.prompt)")
             }
-            let result = try generator.generate(prompt: g.prompt_ids, maxTokens: g.greedy_ids.count, sampling: .greedy)
             if g.stopped_at_eos == true {
                 // llama.cpp stopped at an end-of-generation token (kept last in greedy_ids): so must we, without emitting it.
-                XCTAssertEqual(result.finishReason, .stop, "\(g.prompt) must stop at end of generation")
+                XCTAssertEqual(result.summary?.finishReason, .stop, "\(g.prompt) must stop at end of generation")
                 XCTAssertEqual(result.tokens, Array(g.greedy_ids.dropLast()), "\(g.prompt)")
             }
             let half = g.greedy_ids.count / 2

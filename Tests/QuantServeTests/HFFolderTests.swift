@@ -14,6 +14,10 @@ final class HFFolderTests: XCTestCase {
 
     static func folder(_ name: String) throws -> String { try Fixtures.path("hf/\(name)") }
 
+    /// Our f32 level against transformers' float32 on the same weights: the KV cache holds keys and values in F16,
+    /// about 1e-3 relative (measured 0.7-1.1e-3); a wrong weight or layout gives errors near 1.
+    static let f32Tolerance: Float = 3e-3
+
     static func transformersLogits(_ folder: String) throws -> [PeerLogits] {
         let all: [String: [PeerLogits]] = try Fixtures.json("hf/references.json")
         return try XCTUnwrap(all[folder], "no references for \(folder)")
@@ -67,7 +71,7 @@ final class HFFolderTests: XCTestCase {
         XCTAssertEqual(loaded.model.configuration, try GGUFFile(path: Fixtures.path("tiny-llama.gguf")).configuration()
             .with { $0.ropePairing = .neox })
         XCTAssertLessThan(try Self.worstRelativeError(loaded.model, Self.llamaCppCases("tiny-llama")), 5e-3)
-        XCTAssertLessThan(try Self.worstRelativeError(loaded.model, Self.transformersCases("tiny-llama")), 1e-4)
+        XCTAssertLessThan(try Self.worstRelativeError(loaded.model, Self.transformersCases("tiny-llama")), Self.f32Tolerance)
         try checkTokenizer(loaded.tokenizer, model: "tiny-llama")
     }
 
@@ -77,7 +81,7 @@ final class HFFolderTests: XCTestCase {
         let loaded = try ModelLoader.load(path: path, level: .f32, context: ComputeContext(threads: 2))
         let folder = try XCTUnwrap(loaded.source as? HFModelFolder)
         XCTAssertEqual(folder.files.count, 3)
-        XCTAssertLessThan(try Self.worstRelativeError(loaded.model, Self.transformersCases("tiny-qwen2-bf16")), 1e-4)
+        XCTAssertLessThan(try Self.worstRelativeError(loaded.model, Self.transformersCases("tiny-qwen2-bf16")), Self.f32Tolerance)
         // llama.cpp ran the F16 original: BF16 rounding of the weights moves logits by about 1%.
         XCTAssertLessThan(try Self.worstRelativeError(loaded.model, Self.llamaCppCases("tiny-qwen2")), 3e-2)
         try checkTokenizer(loaded.tokenizer, model: "tiny-qwen2")
@@ -157,7 +161,7 @@ final class HFFolderTests: XCTestCase {
                            file: StaticString = #filePath, line: UInt = #line) throws {
         let cases = try Self.transformersCases(name)
         let f32 = try ModelLoader.load(path: try Self.folder(name), level: .f32, context: ComputeContext(threads: 2))
-        XCTAssertLessThan(try Self.worstRelativeError(f32.model, cases), 1e-4, "\(name) at f32", file: file, line: line)
+        XCTAssertLessThan(try Self.worstRelativeError(f32.model, cases), Self.f32Tolerance, "\(name) at f32", file: file, line: line)
         let vocab = quantized.configuration.vocabularySize
         var worst = 1.0, sameTop = 0, positions = 0
         for c in cases {

@@ -47,3 +47,43 @@ final class SamplerTests: XCTestCase {
         XCTAssertNoThrow(try SamplingParameters.greedy.validate())
     }
 }
+
+final class SamplerExtrasTests: XCTestCase {
+    let logits: [Float] = [0.5, 3.0, -1.0, 2.5, 2.9, 0.0, 1.0, -2.0]
+
+    func testMinPDropsUnlikelyTokens() {
+        // softmax: p(1) ≈ 0.36, p(4) ≈ 0.33, p(3) ≈ 0.22, the rest below 0.05.
+        var sampler = Sampler(SamplingParameters(temperature: 1, topK: 0, topP: 1, minP: 0.5, seed: 7))
+        let drawn = Set((0..<2000).map { _ in logits.withUnsafeBufferPointer { sampler.sample($0) } })
+        XCTAssertEqual(drawn, [1, 4, 3])
+    }
+
+    func testPenaltiesChangeTheLogitsAsDocumented() {
+        var p = PenaltyState(SamplingParameters(repetitionPenalty: 2, presencePenalty: 0.5, frequencyPenalty: 0.25),
+                             prompt: [0])
+        p.record(1)
+        p.record(1)
+        p.record(2)
+        var l = logits
+        l.withUnsafeMutableBufferPointer { p.apply(to: $0) }
+        XCTAssertEqual(l[0], 0.25, accuracy: 1e-6, "prompt token, positive logit: divided")
+        XCTAssertEqual(l[1], 3.0 / 2 - 0.5 - 0.5, accuracy: 1e-6, "generated twice")
+        XCTAssertEqual(l[2], -1.0 * 2 - 0.5 - 0.25, accuracy: 1e-6, "negative logit: multiplied")
+        XCTAssertEqual(l[3], 2.5)
+    }
+
+    func testLogprobsAreTheLogSoftmax() {
+        let (lp, top) = logits.withUnsafeBufferPointer { Logprobs.of(4, in: $0, top: 2) }
+        let z = log(logits.map { exp(Double($0)) }.reduce(0, +))
+        XCTAssertEqual(Double(lp), Double(logits[4]) - z, accuracy: 1e-5)
+        XCTAssertEqual(top.map(\.token), [1, 4])
+        XCTAssertEqual(Double(top[0].logprob), Double(logits[1]) - z, accuracy: 1e-5)
+    }
+
+    func testInvalidValuesAreRejected() {
+        XCTAssertThrowsError(try SamplingParameters(minP: 1.5).validate())
+        XCTAssertThrowsError(try SamplingParameters(repetitionPenalty: 0).validate())
+        XCTAssertThrowsError(try SamplingParameters(presencePenalty: 3).validate())
+        XCTAssertThrowsError(try SamplingParameters(frequencyPenalty: .nan).validate())
+    }
+}

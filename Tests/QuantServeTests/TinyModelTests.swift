@@ -51,8 +51,11 @@ final class TinyModelTests: XCTestCase {
     func testTinyLlamaFP16() throws { try check("tiny-llama", level: .fp16) }
     func testTinyQwen2F32() throws { try check("tiny-qwen2", level: .f32) }
     func testTinyQwen2FP16() throws { try check("tiny-qwen2", level: .fp16) }
+    func testTinyGemma3F32() throws { try check("tiny-gemma3", level: .f32) }
+    func testTinyGemma3FP16() throws { try check("tiny-gemma3", level: .fp16) }
 
-    /// Batched prefill (OpenBLAS) and token-by-token decode (our kernels) give the same logits.
+    /// Batched prefill (OpenBLAS) and token-by-token decode (our kernels) give the same logits, up to the rounding of
+    /// keys and values to the fp16 cache (a last-bit difference in a key can round to the neighbouring fp16 value).
     func testPrefillMatchesTokenByToken() throws {
         let context = ComputeContext(threads: 2)
         let loaded = try ModelLoader.load(path: try Fixtures.path("tiny-qwen2.gguf"), level: .fp16, context: context)
@@ -63,7 +66,7 @@ final class TinyModelTests: XCTestCase {
         let vocab = loaded.model.configuration.vocabularySize
         for (i, t) in tokens.enumerated() {
             let logits = try loaded.model.forward([t], cache: single)
-            for j in 0..<vocab { XCTAssertEqual(logits[j], all[i * vocab + j], accuracy: 1e-3) }
+            for j in 0..<vocab { XCTAssertEqual(logits[j], all[i * vocab + j], accuracy: 5e-3) }
         }
     }
 

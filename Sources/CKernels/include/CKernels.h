@@ -131,16 +131,35 @@ void qs_rmsnorm(float *out, const float *x, const float *weight, int64_t n, int6
 void qs_rope(float *x, const int32_t *pos, int64_t n, int64_t heads, int64_t head_dim, const float *inv_freq, int neox);
 // gate [n] <- silu(gate) * up
 void qs_silu_mul(float *gate, const float *up, int64_t n);
+// gate [n] <- gelu_tanh(gate) * up, gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (GeGLU: Gemma).
+// The AVX2 variant evaluates tanh through a polynomial exp (within ~1e-6 of the scalar reference, relative to |x|).
+void qs_gelu_tanh_mul(qs_variant v, float *gate, const float *up, int64_t n);
 
-/// Causal attention of n query tokens over a contiguous KV cache of one layer.
-/// q [n, heads * head_dim]; k, v [positions, kv_heads * head_dim]; query i attends to cache rows 0 ... pos[i].
-/// out [n, heads * head_dim]. scratch: at least threads * (max pos + 1) floats.
+// ---- Paged KV cache and attention ------------------------------------------------------------
+// A layer's keys (and its values) live in blocks of block_size tokens, each token kv_heads * head_dim fp16 values:
+// cache [blocks, block_size, kv_heads * head_dim]. A token's slot is block * block_size + offset.
 typedef struct {
     int64_t heads, kv_heads, head_dim;
+    /// Multiplies q . k (usually 1 / sqrt(head_dim)).
     float scale;
+    /// A query at position p attends to positions (p - window, p]; 0 means no limit.
+    int64_t window;
+    int64_t block_size;
 } qs_attention_shape;
-void qs_attention(qs_pool *pool, float *out, const float *q, const float *k, const float *v, const int32_t *pos,
-                  int64_t n, qs_attention_shape shape, float *scratch, int64_t scratch_per_thread);
+
+/// k, v [n, kv_dim] (fp32) -> their slots slots[n] of k_cache, v_cache (fp16, rounded to nearest even).
+void qs_kv_store(uint16_t *k_cache, uint16_t *v_cache, const float *k, const float *v, const int32_t *slots,
+                 int64_t n, int64_t kv_dim);
+
+/// Causal attention of n query tokens, each over its own sequence in a paged cache.
+/// q [n, heads * head_dim] -> out [n, heads * head_dim]. Token i sits at position pos[i] and its sequence's blocks are
+/// tables[table_start[i] ...]: it attends to that sequence's positions 0 ... pos[i] (see window).
+/// Each (token, head) is computed by one thread in a fixed order, so a token's result never depends on n or the
+/// other tokens. scratch: threads * scratch_per_thread floats, scratch_per_thread >= qs_attention_scratch(...).
+int64_t qs_attention_scratch(qs_attention_shape shape, int64_t max_positions);
+void qs_paged_attention(qs_pool *pool, qs_variant v, float *out, const float *q, const uint16_t *k_cache,
+                        const uint16_t *v_cache, const int32_t *pos, const int32_t *tables, const int32_t *table_start,
+                        int64_t n, qs_attention_shape shape, float *scratch, int64_t scratch_per_thread);
 
 #ifdef __cplusplus
 }

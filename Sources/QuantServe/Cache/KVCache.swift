@@ -1,26 +1,20 @@
-/// The keys and values of one sequence, contiguous per layer: `[layer][position][kvDim]` in FP32.
-/// (The paged, shared cache of the batching engine replaces this for served requests.)
+/// The cache of one sequence run on its own (perplexity, calibration, the single-stream benchmark): a paged cache
+/// whose blocks all belong to that sequence, in order.
 public final class KVCache {
     public let capacity: Int
-    let layerCount: Int
-    let kvDim: Int
-    let keys: AlignedBuffer
-    let values: AlignedBuffer
+    let storage: PagedKVCache
+    let blockTable: [Int32]
     /// Positions filled so far.
     public internal(set) var count = 0
 
     public init(configuration c: ModelConfiguration, capacity: Int) {
+        let blocks = max(1, (capacity + PagedKVCache.defaultBlockSize - 1) / PagedKVCache.defaultBlockSize)
+        storage = PagedKVCache(configuration: c, blockCount: blocks)
+        blockTable = (0..<Int32(blocks)).map { $0 }
         self.capacity = capacity
-        layerCount = c.layerCount
-        kvDim = c.kvDim
-        keys = AlignedBuffer(count: c.layerCount * capacity * c.kvDim, of: Float.self)
-        values = AlignedBuffer(count: c.layerCount * capacity * c.kvDim, of: Float.self)
     }
 
-    public var byteCount: Int { keys.byteCount + values.byteCount }
-
-    func keys(layer: Int) -> UnsafeMutablePointer<Float> { keys.typed(Float.self) + layer * capacity * kvDim }
-    func values(layer: Int) -> UnsafeMutablePointer<Float> { values.typed(Float.self) + layer * capacity * kvDim }
+    public var byteCount: Int { storage.byteCount }
 
     public func reset() { count = 0 }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One row of `quantserve bench`: a level's memory, load time and single-stream speed.
 public struct SpeedResult: Sendable, Codable {
@@ -7,6 +8,8 @@ public struct SpeedResult: Sendable, Codable {
     public var load_s: Double
     public var prefill_tok_s: Double
     public var decode_tok_s: Double
+    /// Decode tokens per second across `--concurrency` sequences (nil when not measured).
+    public var aggregate_tok_s: Double?
 }
 
 /// Single-stream speed as llama-bench measures it: a prompt of `promptTokens` prefilled in one pass, then
@@ -35,5 +38,41 @@ public enum SpeedBenchmark {
         let decode = DispatchTime.now().seconds(since: decodeStart)
         return SpeedResult(quant: level.rawValue, weights_bytes: model.weightBytes, load_s: loaded.loadSeconds,
                            prefill_tok_s: Double(promptTokens) / prefill, decode_tok_s: Double(decodeTokens) / decode)
+    }
+}
+
+/// Decode throughput across concurrent sequences, as llama-batched-bench reports it (S_TG): `concurrency` sequences
+/// with prompts of `promptTokens` are prefilled together in one step, then decode `decodeTokens` each, together;
+/// the rate counts the tokens after the first of each sequence over the time from the first to the last.
+public enum BatchedDecodeBenchmark {
+    public static func run(engine: Engine, concurrency: Int, promptTokens: Int = 128, decodeTokens: Int = 64) throws -> Double {
+        precondition(concurrency > 0 && decodeTokens > 1)
+        let vocab = min(engine.tokenizer.vocabularySize, engine.description.configuration.vocabularySize)
+        let requests = (0..<concurrency).map { s in
+            GenerationRequest(prompt: (0..<promptTokens).map { Int32(1000 + ($0 * 7919 + s * 104_729) % max(vocab - 1000, 1)) },
+                              maxTokens: decodeTokens, sampling: .greedy, ignoreEndOfGeneration: true)
+        }
+        let clock = Mutex((first: [DispatchTime?](repeating: nil, count: concurrency), last: DispatchTime.now(), tokens: 0))
+        let group = DispatchGroup()
+        for (i, r) in requests.enumerated() {
+            group.enter()
+            try engine.submit(r) { event in
+                switch event {
+                case .token:
+                    let now = DispatchTime.now()
+                    clock.withLock { c in
+                        if c.first[i] == nil { c.first[i] = now } else { c.tokens += 1 }
+                        c.last = now
+                    }
+                case .finished, .failed: group.leave()
+                }
+            }
+        }
+        group.wait()
+        return clock.withLock { c in
+            let start = c.first.compactMap { $0 }.min() ?? c.last
+            let seconds = c.last.seconds(since: start)
+            return seconds > 0 ? Double(c.tokens) / seconds : 0
+        }
     }
 }

@@ -47,6 +47,7 @@ extension GGUFFile {
             addEOS: try optionalBool("tokenizer.ggml.add_eos_token"),
             addSpacePrefix: try optionalBool("tokenizer.ggml.add_space_prefix"),
             chatTemplate: try optionalString("tokenizer.chat_template")
+                ?? architecture.flatMap { Architecture.named($0)?.defaultChatTemplate }
         )
     }
 

@@ -5,13 +5,25 @@ public struct Architecture: Sendable {
     public let name: String
     /// Reads the configuration from GGUF metadata.
     public let configuration: @Sendable (GGUFFile) throws -> ModelConfiguration
+    /// The chat template the family was released with, used when a file carries none (`tokenizer.chat_template`).
+    public let defaultChatTemplate: String?
     /// Reads the configuration from a Hugging Face `config.json` whose `model_type` is `name`; nil where unsupported.
-    public var huggingFace: (@Sendable (HFConfig) throws -> ModelConfiguration)? = nil
+    public let huggingFace: (@Sendable (HFConfig) throws -> ModelConfiguration)?
+
+    public init(name: String, defaultChatTemplate: String? = nil,
+                configuration: @escaping @Sendable (GGUFFile) throws -> ModelConfiguration,
+                huggingFace: (@Sendable (HFConfig) throws -> ModelConfiguration)? = nil) {
+        self.name = name
+        self.configuration = configuration
+        self.defaultChatTemplate = defaultChatTemplate
+        self.huggingFace = huggingFace
+    }
 
     /// Every architecture this build knows, by `general.architecture` (GGUF) and `model_type` (Hugging Face).
     public static let registry: [String: Architecture] = [
         Architecture.llama.name: .llama,
         Architecture.qwen2.name: .qwen2,
+        Architecture.gemma3.name: .gemma3,
     ]
 
     public static func named(_ name: String) -> Architecture? { registry[name] }

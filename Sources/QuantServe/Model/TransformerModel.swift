@@ -8,15 +8,17 @@ public enum LogitsSelection: Sendable, Equatable {
     case from(Int)
 }
 
-/// A Llama-style decoder (llama, qwen2): embeddings, `layerCount` pre-norm blocks of grouped-query attention
-/// with RoPE and a SwiGLU MLP, a final RMSNorm and the output matrix. Computes in FP32.
+/// A Llama-style decoder (llama, qwen2, gemma3): embeddings, `layerCount` pre-norm blocks of grouped-query attention
+/// with RoPE and a gated MLP, a final RMSNorm and the output matrix, with the optional features of
+/// `ModelConfiguration` (Q/K and post norms, sliding windows, GeGLU, scaled embeddings). Computes in FP32.
 /// Not thread-safe: one engine loop owns a model together with its compute context and scratch buffers.
 public final class TransformerModel {
     public let configuration: ModelConfiguration
     public let level: QuantLevel
     let weights: TransformerWeights
     let context: ComputeContext
-    private let inverseFrequencies: [Float]
+    /// RoPE inverse frequencies of each layer (layers may differ in base and scaling).
+    private let inverseFrequencies: [[Float]]
     private var buffers: ForwardBuffers
     /// Sees the inputs of the linear layers as they are computed (calibration for AWQ); nil in normal runs.
     var observer: ((ActivationPoint, _ layer: Int, _ values: UnsafePointer<Float>, _ tokens: Int) -> Void)?
@@ -48,8 +50,11 @@ public final class TransformerModel {
         self.level = level
         self.context = context
         weights = try TransformerWeights(source: source, configuration: c, level: level, awq: awq)
-        inverseFrequencies = (0..<c.headDim / 2).map { i in
-            Float(1.0 / pow(Double(c.ropeBase), Double(2 * i) / Double(c.headDim)))
+        inverseFrequencies = (0..<c.layerCount).map { l in
+            let a = c.attention(layer: l)
+            return (0..<c.headDim / 2).map { i in
+                Float(Double(a.ropeScale) / pow(Double(a.ropeBase), Double(2 * i) / Double(c.headDim)))
+            }
         }
         buffers = ForwardBuffers(configuration: c, tokens: 1, positions: 1, threads: context.threads)
     }
@@ -61,75 +66,131 @@ public final class TransformerModel {
         KVCache(configuration: configuration, capacity: min(capacity, configuration.contextLength))
     }
 
-    /// Runs `tokens` at the next positions of `cache` and returns logits: `[vocab]` for `.last`,
+    /// Runs `tokens` at the next positions of a single sequence's `cache` and returns logits: `[vocab]` for `.last`,
     /// `[tokens.count * vocab]` for `.all`, `[(tokens.count - i) * vocab]` for `.from(i)`.
     public func forward(_ tokens: [Int32], cache: KVCache, logits selection: LogitsSelection = .last) throws -> [Float] {
-        let c = configuration
         let n = tokens.count
         guard n > 0 else { return [] }
         guard cache.count + n <= cache.capacity else {
             throw ModelError.contextFull(needed: cache.count + n, capacity: cache.capacity)
         }
-        for t in tokens where t < 0 || Int(t) >= c.vocabularySize {
-            throw ModelError.tokenOutOfRange(t, vocabularySize: c.vocabularySize)
+        let first = switch selection {
+        case .last: n - 1
+        case .all: 0
+        case .from(let i): min(max(i, 0), n - 1)
         }
-        buffers.ensure(tokens: n, positions: cache.count + n, threads: context.threads)
-        let b = buffers
+        var batch = ForwardBatch()
         let start = cache.count
-        for i in 0..<n { b.positions[i] = Int32(start + i) }
-        for (i, t) in tokens.enumerated() { weights.embedding.copyRow(Int(t), into: b.x + i * c.hiddenSize) }
-
-        for (l, layer) in weights.layers.enumerated() {
-            attentionBlock(layer, index: l, n: n, cache: cache)
-            mlpBlock(layer, index: l, n: n)
+        batch.append(tokens[...], from: start, blockTable: cache.blockTable[...], blockSize: cache.storage.blockSize,
+                     logitsFrom: start + first)
+        let vocabulary = configuration.vocabularySize
+        let result = try [Float](unsafeUninitializedCapacity: (n - first) * vocabulary) { out, initialized in
+            try forward(batch, cache: cache.storage, logits: out.baseAddress!)
+            initialized = (n - first) * vocabulary
         }
         cache.count += n
+        return result
+    }
 
-        let rows: Range<Int> = switch selection {
-        case .last: (n - 1)..<n
-        case .all: 0..<n
-        case .from(let i): min(max(i, 0), n - 1)..<n
+    /// Runs one batch: every token's key and value go to its slot of `cache`, and the logits of `batch.logitRows`
+    /// are written to `logits` (`[logitRows.count, vocab]`). A row's logits depend only on its own sequence.
+    public func forward(_ batch: ForwardBatch, cache: PagedKVCache, logits: UnsafeMutablePointer<Float>) throws {
+        let c = configuration
+        let n = batch.count
+        guard n > 0 else { return }
+        for t in batch.tokens where t < 0 || Int(t) >= c.vocabularySize {
+            throw ModelError.tokenOutOfRange(t, vocabularySize: c.vocabularySize)
         }
-        let first = b.x + rows.lowerBound * c.hiddenSize
-        qs_rmsnorm(first, first, weights.outputNorm, Int64(rows.count), Int64(c.hiddenSize), c.rmsNormEpsilon)
-        // Every element is written by the projection: no zero fill.
-        return [Float](unsafeUninitializedCapacity: rows.count * c.vocabularySize) { out, initialized in
-            project(weights.outputMatrix, first, n: rows.count, into: out.baseAddress!)
-            initialized = rows.count * c.vocabularySize
+        let maxPosition = Int(batch.positions.max()!) + 1
+        guard maxPosition <= c.contextLength else {
+            throw ModelError.contextFull(needed: maxPosition, capacity: c.contextLength)
         }
+        buffers.ensure(tokens: n, positions: maxPosition, threads: context.threads)
+        let b = buffers
+        for (i, t) in batch.tokens.enumerated() { weights.embedding.copyRow(Int(t), into: b.x + i * c.hiddenSize) }
+        if c.embeddingScale != 1 { for i in 0..<(n * c.hiddenSize) { b.x[i] *= c.embeddingScale } }
+
+        try batch.positions.withUnsafeBufferPointer { positions in
+            try batch.slots.withUnsafeBufferPointer { slots in
+                try batch.tableStarts.withUnsafeBufferPointer { tableStarts in
+                    try batch.blockTables.withUnsafeBufferPointer { tables in
+                        for t in tables where t < 0 || Int(t) >= cache.blockCount {
+                            throw ModelError.blockOutOfRange(t, blockCount: cache.blockCount)
+                        }
+                        let pages = PageTables(positions: positions.baseAddress!, slots: slots.baseAddress!,
+                                               tableStarts: tableStarts.baseAddress!, tables: tables.baseAddress!)
+                        for (l, layer) in weights.layers.enumerated() {
+                            attentionBlock(layer, index: l, n: n, cache: cache, pages: pages)
+                            mlpBlock(layer, index: l, n: n)
+                        }
+                    }
+                }
+            }
+        }
+
+        // The rows that want logits, gathered in order, normalised and projected.
+        let rows = batch.logitRows.count
+        guard rows > 0 else { return }
+        let source: UnsafeMutablePointer<Float>
+        if batch.logitRows.enumerated().allSatisfy({ Int($0.element) == $0.offset }) {
+            source = b.x
+        } else {
+            // Rows ascend, so row i is copied from row >= i: no copy overwrites a row still to be read.
+            for (i, r) in batch.logitRows.enumerated() {
+                (b.h + i * c.hiddenSize).update(from: b.x + Int(r) * c.hiddenSize, count: c.hiddenSize)
+            }
+            source = b.h
+        }
+        qs_rmsnorm(source, source, weights.outputNorm, Int64(rows), Int64(c.hiddenSize), c.rmsNormEpsilon)
+        project(weights.outputMatrix, source, n: rows, into: logits)
     }
 
     private func project(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, into out: UnsafeMutablePointer<Float>) {
         w.apply(x, n: n, into: out, context: context, scratch: buffers.scratch)
     }
 
-    private func attentionBlock(_ layer: DecoderLayerWeights, index l: Int, n: Int, cache: KVCache) {
+    /// The batch's addressing into the paged cache, as C pointers for the kernels.
+    private struct PageTables {
+        let positions, slots, tableStarts, tables: UnsafePointer<Int32>
+    }
+
+    private func attentionBlock(_ layer: DecoderLayerWeights, index l: Int, n: Int, cache: PagedKVCache,
+                                pages: PageTables) {
         let c = configuration
         let b = buffers
         let d = Int64(c.hiddenSize)
         qs_rmsnorm(b.h, b.x, layer.attentionNorm, Int64(n), d, c.rmsNormEpsilon)
         observer?(.attentionInput, l, b.h, n)
         project(layer.wq, b.h, n: n, into: b.q)
-        // K and V go straight into the cache rows of these positions.
-        let k = cache.keys(layer: l) + cache.count * c.kvDim
-        let v = cache.values(layer: l) + cache.count * c.kvDim
-        project(layer.wk, b.h, n: n, into: k)
-        project(layer.wv, b.h, n: n, into: v)
+        project(layer.wk, b.h, n: n, into: b.k)
+        project(layer.wv, b.h, n: n, into: b.v)
         if let bq = layer.bq { addBias(bq, to: b.q, n: n) }
-        if let bk = layer.bk { addBias(bk, to: k, n: n) }
-        if let bv = layer.bv { addBias(bv, to: v, n: n) }
+        if let bk = layer.bk { addBias(bk, to: b.k, n: n) }
+        if let bv = layer.bv { addBias(bv, to: b.v, n: n) }
+        if let qNorm = layer.qNorm { qs_rmsnorm(b.q, b.q, qNorm, Int64(n * c.headCount), Int64(c.headDim), c.rmsNormEpsilon) }
+        if let kNorm = layer.kNorm { qs_rmsnorm(b.k, b.k, kNorm, Int64(n * c.kvHeadCount), Int64(c.headDim), c.rmsNormEpsilon) }
         let neox: Int32 = c.ropePairing == .neox ? 1 : 0
-        inverseFrequencies.withUnsafeBufferPointer { f in
-            qs_rope(b.q, b.positions, Int64(n), Int64(c.headCount), Int64(c.headDim), f.baseAddress, neox)
-            qs_rope(k, b.positions, Int64(n), Int64(c.kvHeadCount), Int64(c.headDim), f.baseAddress, neox)
+        inverseFrequencies[l].withUnsafeBufferPointer { f in
+            qs_rope(b.q, pages.positions, Int64(n), Int64(c.headCount), Int64(c.headDim), f.baseAddress, neox)
+            qs_rope(b.k, pages.positions, Int64(n), Int64(c.kvHeadCount), Int64(c.headDim), f.baseAddress, neox)
         }
-        let shape = qs_attention_shape(heads: Int64(c.headCount), kv_heads: Int64(c.kvHeadCount),
-                                       head_dim: Int64(c.headDim), scale: 1 / Float(c.headDim).squareRoot())
-        qs_attention(context.pool, b.attention, b.q, cache.keys(layer: l), cache.values(layer: l), b.positions,
-                     Int64(n), shape, b.scores, Int64(b.scoresPerThread))
+        let keys = cache.keys(layer: l), values = cache.values(layer: l)
+        qs_kv_store(keys, values, b.k, b.v, pages.slots, Int64(n), Int64(c.kvDim))
+        qs_paged_attention(context.pool, context.variant, b.attention, b.q, keys, values, pages.positions,
+                           pages.tables, pages.tableStarts, Int64(n), attentionShape(layer: l, blockSize: cache.blockSize),
+                           b.scores, Int64(b.scoresPerThread))
         observer?(.attentionOutput, l, b.attention, n)
         project(layer.wo, b.attention, n: n, into: b.h)
+        if let norm = layer.postAttentionNorm { qs_rmsnorm(b.h, b.h, norm, Int64(n), d, c.rmsNormEpsilon) }
         addInPlace(b.x, b.h, count: n * c.hiddenSize)
+    }
+
+    /// Layer `l`'s attention: its query scale and, on sliding-window layers, its window.
+    func attentionShape(layer l: Int, blockSize: Int) -> qs_attention_shape {
+        let c = configuration
+        return qs_attention_shape(heads: Int64(c.headCount), kv_heads: Int64(c.kvHeadCount), head_dim: Int64(c.headDim),
+                                  scale: c.queryScale, window: Int64(c.attention(layer: l).slidingWindow),
+                                  block_size: Int64(blockSize))
     }
 
     private func mlpBlock(_ layer: DecoderLayerWeights, index l: Int, n: Int) {
@@ -139,9 +200,13 @@ public final class TransformerModel {
         observer?(.mlpInput, l, b.h, n)
         project(layer.gate, b.h, n: n, into: b.gate)
         project(layer.up, b.h, n: n, into: b.up)
-        qs_silu_mul(b.gate, b.up, Int64(n * c.intermediateSize))
+        switch c.activation {
+        case .silu: qs_silu_mul(b.gate, b.up, Int64(n * c.intermediateSize))
+        case .geluTanh: qs_gelu_tanh_mul(context.variant, b.gate, b.up, Int64(n * c.intermediateSize))
+        }
         observer?(.downInput, l, b.gate, n)
         project(layer.down, b.gate, n: n, into: b.h)
+        if let norm = layer.postFFNNorm { qs_rmsnorm(b.h, b.h, norm, Int64(n), Int64(c.hiddenSize), c.rmsNormEpsilon) }
         addInPlace(b.x, b.h, count: n * c.hiddenSize)
     }
 
@@ -174,12 +239,14 @@ enum ActivationPoint: CaseIterable {
 public enum ModelError: Error, CustomStringConvertible, Equatable {
     case contextFull(needed: Int, capacity: Int)
     case tokenOutOfRange(Int32, vocabularySize: Int)
+    case blockOutOfRange(Int32, blockCount: Int)
 
     public var description: String {
         switch self {
         case .contextFull(let needed, let capacity):
             "the sequence needs \(needed) positions but the context holds \(capacity)"
         case .tokenOutOfRange(let t, let v): "token id \(t) is outside the vocabulary of \(v)"
+        case .blockOutOfRange(let b, let count): "KV block \(b) is outside the cache of \(count) blocks"
         }
     }
 }

@@ -8,6 +8,15 @@ struct DecoderLayerWeights: Sendable {
     var bq, bk, bv: [Float]?
     var ffnNorm: [Float]
     var gate, up, down: WeightMatrix
+    /// Per-head Q and K norms (headDim), when the configuration has them.
+    var qNorm: [Float]? = nil
+    var kNorm: [Float]? = nil
+    /// Norms of the attention and MLP outputs (hidden size), when the configuration has them.
+    var postAttentionNorm: [Float]? = nil
+    var postFFNNorm: [Float]? = nil
+
+    /// The norm vectors that are optional features.
+    var optionalNorms: [[Float]] { [qNorm, kNorm, postAttentionNorm, postFFNNorm].compactMap { $0 } }
 }
 
 /// All weights of a Llama-style model, at one quantization level, read from a GGUF file or a Hugging Face folder.
@@ -23,6 +32,7 @@ struct TransformerWeights: Sendable {
     var byteCount: Int {
         let vectors = layers.reduce(outputNorm.count) { sum, l in
             sum + l.attentionNorm.count + l.ffnNorm.count + (l.bq?.count ?? 0) + (l.bk?.count ?? 0) + (l.bv?.count ?? 0)
+                + l.optionalNorms.reduce(0) { $0 + $1.count }
         } * 4
         let matrices = layers.reduce(embedding.byteCount + (output?.byteCount ?? 0)) { sum, l in
             sum + [l.wq, l.wk, l.wv, l.wo, l.gate, l.up, l.down].reduce(0) { $0 + $1.byteCount }
@@ -106,7 +116,12 @@ struct WeightLoader: Sendable {
         }
         var bv = c.hasQKVBias ? try vector(p + "attn_v.bias", count: c.kvDim) : try optionalVector(p + "attn_v.bias", count: c.kvDim)
         bv = bv.map { divided($0, by: awq?.outputScales) }
-        return DecoderLayerWeights(
+        // Read only where the configuration has the feature (a norm tensor another architecture happens to hold
+        // is not applied by guesswork).
+        func featureNorm(_ name: String, count: Int, enabled: Bool) throws -> [Float]? {
+            enabled ? try vector(p + name, count: count) : nil
+        }
+        var layer = DecoderLayerWeights(
             attentionNorm: divided(try vector(p + "attn_norm.weight", count: c.hiddenSize), by: awq?.attentionScales),
             wq: try matrix(p + "attn_q.weight", rows: c.qDim, cols: c.hiddenSize, columnScales: awq?.attentionScales),
             wk: try matrix(p + "attn_k.weight", rows: c.kvDim, cols: c.hiddenSize, columnScales: awq?.attentionScales),
@@ -125,5 +140,10 @@ struct WeightLoader: Sendable {
             down: try matrix(p + "ffn_down.weight", rows: c.hiddenSize, cols: c.intermediateSize,
                              columnScales: awq?.downScales, clip: awq?.clips["down"])
         )
+        layer.qNorm = try featureNorm("attn_q_norm.weight", count: c.headDim, enabled: c.hasQKNorm)
+        layer.kNorm = try featureNorm("attn_k_norm.weight", count: c.headDim, enabled: c.hasQKNorm)
+        layer.postAttentionNorm = try featureNorm("post_attention_norm.weight", count: c.hiddenSize, enabled: c.hasPostNorms)
+        layer.postFFNNorm = try featureNorm("post_ffw_norm.weight", count: c.hiddenSize, enabled: c.hasPostNorms)
+        return layer
     }
 }

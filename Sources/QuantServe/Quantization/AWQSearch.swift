@@ -64,6 +64,10 @@ struct AWQSearch {
         let outputScales = c.qDim == c.kvDim ? bestScales(x: xOutput, n: n, weights: [wo]) : nil
 
         // Apply them, as the loader will: weights' columns × s, inputs ÷ s, and the producer of a scaled input ÷ s.
+        // Every folding stays exact with Gemma's extra norms: attn_norm and ffn_norm still directly precede Q/K/V and
+        // gate/up (the Q/K norms act on the products' outputs, the post norms on O's and down's outputs, all
+        // unchanged by a scale folded into their inputs); up's rows scale act(gate) · up linearly into down; V's
+        // rows reach O linearly (softmax weights are per position, not per channel).
         // (Q and K are not clipped, as in AutoAWQ: attention scores are sensitive to it; so only V needs scaling here.)
         wv.scaleColumns(by: attentionScales)
         xAttention.scaleColumns(dividingBy: attentionScales)
@@ -124,7 +128,7 @@ struct AWQSearch {
         // Channel statistics above use every token; the α losses a leading subset.
         let n = min(n, AWQSearch.scaleSearchTokens)
         var reference = w.product(x, n: n)
-        if gated { reference = AWQSearch.siluGate(reference, n: n, width: w.rows / 2) }
+        if gated { reference = gate(reference, n: n, width: w.rows / 2) }
         var scratch = SearchScratch(weights: w.values.count, outputs: n * w.rows)
         var best = [Float](repeating: 1, count: k)
         var bestLoss = loss(scales: nil, w: w, x: x, n: n, reference: reference, gated: gated, scratch: &scratch)
@@ -158,17 +162,24 @@ struct AWQSearch {
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(w.rows), Int32(w.cols), 1, x, Int32(w.cols),
                     scratch.quantized, Int32(w.cols), 0, &scratch.output, Int32(w.rows))
-        let output = gated ? AWQSearch.siluGate(scratch.output, n: n, width: w.rows / 2) : scratch.output
+        let output = gated ? gate(scratch.output, n: n, width: w.rows / 2) : scratch.output
         return qs_squared_error(output, reference, Int64(reference.count)) / Double(reference.count)
     }
 
-    /// [n, 2·width] rows of [gate | up] -> [n, width] rows of silu(gate) · up.
-    static func siluGate(_ y: [Float], n: Int, width: Int) -> [Float] {
+    /// [n, 2·width] rows of [gate | up] -> [n, width] rows of act(gate) · up, with the model's activation.
+    private func gate(_ y: [Float], n: Int, width: Int) -> [Float] {
+        AWQSearch.gate(y, n: n, width: width, activation: model.configuration.activation)
+    }
+
+    static func gate(_ y: [Float], n: Int, width: Int, activation: MLPActivation) -> [Float] {
         var out = [Float](repeating: 0, count: n * width)
         for t in 0..<n {
             for j in 0..<width {
                 let g = y[t * 2 * width + j], u = y[t * 2 * width + width + j]
-                out[t * width + j] = g / (1 + exp(-g)) * u
+                switch activation {
+                case .silu: out[t * width + j] = g / (1 + exp(-g)) * u
+                case .geluTanh: out[t * width + j] = 0.5 * g * (1 + tanh(0.7978845608 * (g + 0.044715 * g * g * g))) * u
+                }
             }
         }
         return out

@@ -21,6 +21,12 @@ public enum CheckpointWriter {
     public static func write(source: any ModelSource, level: QuantLevel, to directory: String, overwrite: Bool,
                              context: ComputeContext, calibrationText: String? = nil,
                              log: (String) -> Void = { _ in }) throws {
+        // Only the families whose Hugging Face layout the loader reads back (their layers have no other tensors).
+        let architecture = try source.configuration().architecture
+        let writable = Architecture.registry.values.filter { $0.huggingFace != nil }.map(\.name).sorted()
+        guard writable.contains(architecture) else {
+            throw ModelFileError(path: source.path, "quantize writes Hugging Face folders for \(writable.joined(separator: " and ")) only, not \(architecture)")
+        }
         try prepare(directory: directory, overwrite: overwrite)
         let tensors = try source.tensors()
         let vocabulary = try source.tokenizerVocabulary()

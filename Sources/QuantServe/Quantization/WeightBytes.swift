@@ -21,7 +21,8 @@ extension ModelConfiguration {
             return sum + Int(qs_matrix_data_bytes(f.kind, r, c) + qs_matrix_scale_bytes(f.kind, r, c, g)
                              + qs_matrix_zero_bytes(f.kind, r, c, g))
         }
-        let vectors = layerCount * (2 * hiddenSize + (hasQKVBias ? qDim + 2 * kvDim : 0)) + hiddenSize
+        let vectors = layerCount * (2 * hiddenSize + (hasQKVBias ? qDim + 2 * kvDim : 0)
+                                    + (hasQKNorm ? 2 * headDim : 0) + (hasPostNorms ? 2 * hiddenSize : 0)) + hiddenSize
         return matrices + vectors * 4
     }
 }

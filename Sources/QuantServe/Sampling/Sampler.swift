@@ -1,4 +1,5 @@
-/// Picks tokens from logits: greedy at temperature 0, otherwise top-k, then top-p, then a draw at temperature.
+/// Picks tokens from logits: greedy at temperature 0, otherwise top-k, then the softmax at temperature, top-p,
+/// min-p, and a draw.
 public struct Sampler: Sendable {
     public let parameters: SamplingParameters
     private var random: RandomSource
@@ -16,7 +17,14 @@ public struct Sampler: Sendable {
         if k < logits.count {
             candidates = partialTop(k, of: logits)
         } else {
-            candidates = Array(0..<Int32(logits.count)).sorted {
+            // Tokens more than 30 temperature units below the best have probability below e^-30 of it: leaving them
+            // out changes no draw measurably and spares sorting the whole vocabulary.
+            var best = logits[0]
+            for l in logits where l > best { best = l }
+            let floor = best - 30 * parameters.temperature
+            var near: [Int32] = []
+            for i in 0..<logits.count where logits[i] >= floor { near.append(Int32(i)) }
+            candidates = near.sorted {
                 logits[Int($0)] > logits[Int($1)] || (logits[Int($0)] == logits[Int($1)] && $0 < $1)
             }
         }
@@ -32,6 +40,11 @@ public struct Sampler: Sendable {
                 mass += p
                 if mass >= Double(parameters.topP) { keep = i + 1; break }
             }
+        }
+        // Min-p: only tokens at least min-p times as likely as the best (probabilities are sorted).
+        if parameters.minP > 0 {
+            let threshold = probabilities[0] * Double(parameters.minP)
+            while keep > 1 && probabilities[keep - 1] < threshold { keep -= 1 }
         }
         let kept = probabilities[0..<keep].reduce(0, +)
         var r = random.nextUnit() * kept

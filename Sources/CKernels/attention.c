@@ -1,0 +1,127 @@
+// Attention over a paged KV cache: keys and values in fp16 blocks, reached through each sequence's block table.
+#include "CKernels.h"
+#include "simd_avx2.h"
+#include <immintrin.h>
+#include <math.h>
+
+// k, v [n, kv_dim] -> cache slots (fp16)
+void qs_kv_store(uint16_t *k_cache, uint16_t *v_cache, const float *k, const float *v, const int32_t *slots,
+                 int64_t n, int64_t kv_dim) {
+    for (int64_t i = 0; i < n; i++) {
+        int64_t slot = slots[i];
+        qs_convert_fp32_to_fp16(k_cache + slot * kv_dim, k + i * kv_dim, kv_dim);
+        qs_convert_fp32_to_fp16(v_cache + slot * kv_dim, v + i * kv_dim, kv_dim);
+    }
+}
+
+// ---- One (token, kv head): every query head of the group over the same keys and values ----------
+
+typedef struct {
+    float *out;
+    const float *q;
+    const uint16_t *k, *v;
+    const int32_t *pos, *tables, *table_start;
+    int64_t n;
+    qs_attention_shape shape;
+    qs_variant variant;
+    float *scratch;
+    int64_t scratch_per_thread;
+} attention_job;
+
+__attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b, int64_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8), acc1);
+    }
+    float sum = qs_hsum_avx2(_mm256_add_ps(acc0, acc1));
+    for (; j < n; j++) sum += a[j] * b[j];
+    return sum;
+}
+
+__attribute__((target("avx2,fma"))) static void axpy_avx2(float *y, float a, const float *x, int64_t n) {
+    __m256 va = _mm256_set1_ps(a);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(y + j, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + j), _mm256_loadu_ps(y + j)));
+    for (; j < n; j++) y[j] += a * x[j];
+}
+
+__attribute__((target("avx2,f16c"))) static void to_f32_avx2(float *dst, const uint16_t *src, int64_t n) {
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(dst + j, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + j))));
+    for (; j < n; j++) dst[j] = qs_fp16_to_fp32(src[j]);
+}
+
+static float dot_scalar(const float *a, const float *b, int64_t n) {
+    float sum = 0;
+    for (int64_t j = 0; j < n; j++) sum += a[j] * b[j];
+    return sum;
+}
+
+static void axpy_scalar(float *y, float a, const float *x, int64_t n) {
+    for (int64_t j = 0; j < n; j++) y[j] += a * x[j];
+}
+
+static void to_f32_scalar(float *dst, const uint16_t *src, int64_t n) {
+    for (int64_t j = 0; j < n; j++) dst[j] = qs_fp16_to_fp32(src[j]);
+}
+
+int64_t qs_attention_scratch(qs_attention_shape s, int64_t max_positions) {
+    int64_t group = s.heads / s.kv_heads;
+    return group * max_positions + s.head_dim + 16;
+}
+
+// Token i, kv head kvh: softmax(q_h . K^T * scale) @ V for each query head h of the group, over positions
+// first ... pos[i]. scratch: group * positions scores, then one converted key or value row.
+static void attend(const attention_job *job, int64_t i, int64_t kvh, float *scratch) {
+    const qs_attention_shape s = job->shape;
+    const int simd = job->variant >= QS_VARIANT_AVX2;
+    const int64_t d = s.head_dim, kv_dim = s.kv_heads * d, group = s.heads / s.kv_heads;
+    const int64_t last = job->pos[i];
+    const int64_t first = (s.window > 0 && last - s.window + 1 > 0) ? last - s.window + 1 : 0;
+    const int64_t len = last - first + 1;
+    const int32_t *table = job->tables + job->table_start[i];
+    float *scores = scratch, *row = scratch + group * len;
+    const float *q = job->q + i * s.heads * d + kvh * group * d;
+
+    for (int64_t t = 0; t < len; t++) {
+        int64_t p = first + t;
+        const uint16_t *k = job->k + ((int64_t)table[p / s.block_size] * s.block_size + p % s.block_size) * kv_dim + kvh * d;
+        if (simd) to_f32_avx2(row, k, d); else to_f32_scalar(row, k, d);
+        for (int64_t g = 0; g < group; g++)
+            scores[g * len + t] = (simd ? dot_avx2(q + g * d, row, d) : dot_scalar(q + g * d, row, d)) * s.scale;
+    }
+    for (int64_t g = 0; g < group; g++) {
+        float *sg = scores + g * len, max = -INFINITY, sum = 0;
+        for (int64_t t = 0; t < len; t++) if (sg[t] > max) max = sg[t];
+        for (int64_t t = 0; t < len; t++) { sg[t] = expf(sg[t] - max); sum += sg[t]; }
+        float inv = 1.0f / sum;
+        for (int64_t t = 0; t < len; t++) sg[t] *= inv;
+        float *o = job->out + i * s.heads * d + (kvh * group + g) * d;
+        for (int64_t j = 0; j < d; j++) o[j] = 0;
+    }
+    for (int64_t t = 0; t < len; t++) {
+        int64_t p = first + t;
+        const uint16_t *v = job->v + ((int64_t)table[p / s.block_size] * s.block_size + p % s.block_size) * kv_dim + kvh * d;
+        if (simd) to_f32_avx2(row, v, d); else to_f32_scalar(row, v, d);
+        for (int64_t g = 0; g < group; g++) {
+            float *o = job->out + i * s.heads * d + (kvh * group + g) * d;
+            if (simd) axpy_avx2(o, scores[g * len + t], row, d); else axpy_scalar(o, scores[g * len + t], row, d);
+        }
+    }
+}
+
+static void attention_task(void *ctx, int index, int count) {
+    const attention_job *job = ctx;
+    float *scratch = job->scratch + index * job->scratch_per_thread;
+    int64_t pairs = job->n * job->shape.kv_heads;
+    for (int64_t p = index; p < pairs; p += count) attend(job, p / job->shape.kv_heads, p % job->shape.kv_heads, scratch);
+}
+
+void qs_paged_attention(qs_pool *pool, qs_variant v, float *out, const float *q, const uint16_t *k_cache,
+                        const uint16_t *v_cache, const int32_t *pos, const int32_t *tables, const int32_t *table_start,
+                        int64_t n, qs_attention_shape shape, float *scratch, int64_t scratch_per_thread) {
+    attention_job job = {out, q, k_cache, v_cache, pos, tables, table_start, n, shape, v, scratch, scratch_per_thread};
+    qs_pool_run(pool, attention_task, &job);
+}

@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How an engine is sized: the same flags in `generate`, `serve` and `bench`.
+public struct EngineOptions: Sendable, Equatable {
+    public var threads: Int
+    /// Longest sequence, prompt and output together (capped by the model's context length).
+    public var contextSize: Int
+    public var scheduler: SchedulerOptions
+    /// KV pool size in blocks of 16 tokens; wins over `kvCacheMegabytes`.
+    public var kvBlocks: Int?
+    /// KV pool size in MiB.
+    public var kvCacheMegabytes: Int?
+
+    public init(threads: Int = ComputeContext.defaultThreadCount, contextSize: Int = 4096,
+                scheduler: SchedulerOptions = SchedulerOptions(), kvBlocks: Int? = nil, kvCacheMegabytes: Int? = nil) {
+        self.threads = threads
+        self.contextSize = contextSize
+        self.scheduler = scheduler
+        self.kvBlocks = kvBlocks
+        self.kvCacheMegabytes = kvCacheMegabytes
+    }
+
+    /// The context size for a model: the option, at most the model's own.
+    public func contextSize(for c: ModelConfiguration) -> Int { min(contextSize, c.contextLength) }
+
+    /// Blocks in the pool. By default: room for every sequence at full context, but at most a quarter of the
+    /// machine's memory, and at least one full context.
+    public func kvBlockCount(for c: ModelConfiguration) -> Int {
+        let perBlock = PagedKVCache.bytesPerBlock(c)
+        let blockSize = PagedKVCache.defaultBlockSize
+        if let kvBlocks { return kvBlocks }
+        if let kvCacheMegabytes { return max(1, kvCacheMegabytes * (1 << 20) / perBlock) }
+        let context = contextSize(for: c)
+        let oneContext = (context + blockSize - 1) / blockSize
+        let wanted = oneContext * scheduler.maxSequences
+        let quarterOfMemory = Self.physicalMemory / 4 / perBlock
+        return max(oneContext, min(wanted, quarterOfMemory))
+    }
+
+    static var physicalMemory: Int {
+        #if canImport(Glibc)
+        return Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        #else
+        return 8 << 30
+        #endif
+    }
+
+    public func validate() throws {
+        func check(_ ok: Bool, _ message: String) throws { if !ok { throw EngineError.invalidRequest(message) } }
+        try check(threads >= 1 && threads <= 1024, "threads must be in 1...1024, got \(threads)")
+        try check(contextSize >= 1, "ctx-size must be >= 1, got \(contextSize)")
+        try check(scheduler.maxSequences >= 1 && scheduler.maxSequences <= 4096,
+                  "max-seqs must be in 1...4096, got \(scheduler.maxSequences)")
+        try check(scheduler.maxBatchTokens >= 1 && scheduler.maxBatchTokens <= 65536,
+                  "max-batch-tokens must be in 1...65536, got \(scheduler.maxBatchTokens)")
+        if let kvBlocks { try check(kvBlocks >= 1 && kvBlocks <= 1 << 24, "kv-blocks must be in 1...16777216, got \(kvBlocks)") }
+        if let kvCacheMegabytes {
+            try check(kvCacheMegabytes >= 1 && kvCacheMegabytes <= 1 << 22, "kv-cache-mb must be in 1...4194304, got \(kvCacheMegabytes)")
+        }
+    }
+}
+
+/// A snapshot of what the engine is doing and has done.
+public struct EngineMetrics: Sendable, Equatable {
+    public var runningSequences = 0
+    public var waitingSequences = 0
+    public var kvBlocksTotal = 0
+    public var kvBlocksUsed = 0
+    /// Free blocks still holding a reusable prefix.
+    public var kvBlocksCached = 0
+    public var promptTokens = 0
+    public var prefixCacheHitTokens = 0
+    public var generatedTokens = 0
+    public var requestsFinished = 0
+    public var requestsCancelled = 0
+    public var preemptions = 0
+    public var steps = 0
+    public var busySeconds = 0.0
+}
