@@ -63,7 +63,9 @@ public struct HFModelFolder: TensorSource {
     }
 
     public func tokenizerVocabulary() throws -> TokenizerVocabulary {
-        try HFTokenizerFiles(folder: path, config: config).vocabulary()
+        var vocabulary = try HFTokenizerFiles(folder: path, config: config).vocabulary()
+        if vocabulary.chatTemplate == nil { vocabulary.chatTemplate = architecture.defaultChatTemplate }
+        return vocabulary
     }
 
     public var storedLevel: QuantLevel? { config.quantization.level }
