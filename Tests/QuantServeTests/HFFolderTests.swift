@@ -89,6 +89,22 @@ final class HFFolderTests: XCTestCase {
         XCTAssertEqual(loaded.model.level, .f32)
     }
 
+    /// A float folder at int4 runs the AWQ search once, cached by the folder's files, like a GGUF.
+    func testFloatFolderAtInt4RunsTheAWQSearchOnce() throws {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("qs-awq-\(UUID())")
+        setenv("QUANTSERVE_CACHE", cache.path, 1)
+        defer { unsetenv("QUANTSERVE_CACHE"); try? FileManager.default.removeItem(at: cache) }
+        var logged: [String] = []
+        let path = try Self.folder("tiny-qwen2-bf16")
+        let first = try ModelLoader.load(path: path, level: .int4, context: ComputeContext(threads: 2)) { logged.append($0) }
+        XCTAssertEqual(first.model.level, .int4)
+        XCTAssertEqual(logged.filter { $0.contains("awq: searching") }.count, 1, "\(logged)")
+        logged = []
+        _ = try ModelLoader.load(path: path, level: .int4, context: ComputeContext(threads: 2)) { logged.append($0) }
+        XCTAssertEqual(logged, [], "the second load reads the cached result")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: cache.path).count, 1)
+    }
+
     /// The vocabulary read from transformers' tokenizer.json is the GGUF's: tokens, types, merges, special tokens.
     func testTokenizerJSONGivesTheGGUFVocabulary() throws {
         for (gguf, folder) in [("tiny-qwen2.gguf", "tiny-qwen2-bf16"), ("tiny-llama.gguf", "tiny-llama")] {
