@@ -161,8 +161,10 @@ extension HFModelFolder {
             throw state.error("has shape \(json.describe(json.object["shape"])), expected [\(rows), \(cols)]")
         }
         let count = rows * cols, blocks = (count + blockSize - 1) / blockSize
-        guard weight.info.dtype == .U8, weight.info.byteRange.count == (count + 1) / 2 else {
-            throw weight.error("has dtype \(weight.info.dtype.rawValue) and \(weight.info.byteRange.count) bytes; NF4 of \(count) values needs U8, \((count + 1) / 2) bytes")
+        // bnb_4bit_quant_storage may be another dtype (the same bytes viewed as 16- or 32-bit values): only the
+        // byte count matters.
+        guard weight.info.byteRange.count == (count + 1) / 2 else {
+            throw weight.error("has \(weight.info.byteRange.count) bytes; NF4 of \(count) values packs into \((count + 1) / 2)")
         }
         guard let mapTensor = tensor(name + ".quant_map") else { throw missing(name + ".quant_map") }
         try mapTensor.expect([.F32], shape: [16])
