@@ -19,17 +19,23 @@ typedef struct {
     int8_t *q;     // [n, cols]
     float *d;      // [n, cols / 32] block scales
     float *gsum;   // [n, cols / group]: per weight group, the sum of its blocks' d * (sum of q) (Q4's zero points)
+    // Q4 with groups of 64 or more (AVX2): each pair of blocks (b, b + 1) as 64 bytes laid out like the weights'
+    // nibbles, [b: 0-15, b+1: 0-15, b: 16-31, b+1: 16-31], and its scales as 8 floats [d_b x4, d_b+1 x4].
+    int8_t *pq;    // [n, cols]
+    float *pd;     // [n, cols / 64 * 8]
 } quantized_activations;
 
 int64_t qs_activation_scratch_floats(int64_t n, int64_t cols) {
-    return n * cols / 4 + 2 * n * (cols / 32) + 64;
+    return n * cols / 2 + 2 * n * (cols / 32) + n * (cols / 64) * 8 + 64;
 }
 
 // x [n, cols] -> int8 per 32 values with one scale each; with group > 0 also the group sums of d * sum(q).
 static quantized_activations quantize_activations(float *scratch, const float *x, int64_t n, int64_t cols,
                                                   int64_t group) {
     const int64_t blocks = cols / 32;
-    quantized_activations a = {(int8_t *)scratch, scratch + n * cols / 4, scratch + n * cols / 4 + n * blocks};
+    float *f = scratch + n * cols / 4;
+    quantized_activations a = {(int8_t *)scratch, f, f + n * blocks, (int8_t *)(f + 2 * n * blocks),
+                               f + 2 * n * blocks + n * cols / 4};
     for (int64_t i = 0; i < n * blocks; i++) {
         const float *xb = x + i * 32;
         float amax = 0;
@@ -48,6 +54,20 @@ static quantized_activations quantize_activations(float *scratch, const float *x
                 sum += a.d[b] * (float)qs;
             }
             a.gsum[i] = sum;
+        }
+    }
+    if (group >= 64) {
+        for (int64_t i = 0; i < n; i++) {
+            for (int64_t p = 0; p < blocks / 2; p++) {
+                const int8_t *src = a.q + i * cols + p * 64;
+                int8_t *dst = a.pq + i * cols + p * 64;
+                memcpy(dst, src, 16);
+                memcpy(dst + 16, src + 32, 16);
+                memcpy(dst + 32, src + 16, 16);
+                memcpy(dst + 48, src + 48, 16);
+                float *d = a.pd + (i * (blocks / 2) + p) * 8;
+                for (int j = 0; j < 4; j++) { d[j] = a.d[i * blocks + 2 * p]; d[4 + j] = a.d[i * blocks + 2 * p + 1]; }
+            }
         }
     }
     return a;
@@ -182,6 +202,45 @@ AVX2 ALWAYS_INLINE __m256i block_abs(qs_format format, __m256i w) {
 QROW_AVX2(1)
 QROW_AVX2(4)
 
+// Q4 with groups of 64 or more: two blocks at a time from one 32-byte load. The low nibbles hold elements 0-15 of
+// both blocks, the high nibbles elements 16-31, matching the paired activations; the two maddubs results add in
+// int16 (at most 2 * 2 * 15 * 127 per lane), and one FMA takes both blocks' scales. Pairs alternate between two
+// accumulators; the reduction order per activation row is fixed whatever COUNT is.
+#define QPAIR_AVX2(COUNT)                                                                                         \
+    AVX2 ALWAYS_INLINE void qpair_avx2_##COUNT(float *out, int64_t ldo, const uint8_t *wrow, const float *ws,      \
+                                               const float *wz, const quantized_activations *a, int64_t cols,     \
+                                               int64_t groups, int64_t i0, int64_t r, int pshift) {               \
+        const int64_t pairs = cols / 64;                                                                          \
+        const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);                                \
+        __m256 acc0[COUNT], acc1[COUNT];                                                                          \
+        for (int k = 0; k < COUNT; k++) acc0[k] = acc1[k] = _mm256_setzero_ps();                                  \
+        for (int64_t p = 0; p < pairs; p += 2) {                                                                  \
+            for (int h = 0; h < 2 && p + h < pairs; h++) {                                                        \
+                __m256i v = _mm256_loadu_si256((const __m256i *)(wrow + (p + h) * 32));                           \
+                __m256i lo = _mm256_and_si256(v, mask), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);     \
+                __m256 scale = _mm256_set1_ps(ws[(p + h) >> pshift]);                                              \
+                for (int k = 0; k < COUNT; k++) {                                                                 \
+                    const int8_t *x = a->pq + (i0 + k) * cols + (p + h) * 64;                                     \
+                    __m256i s16 = _mm256_add_epi16(                                                               \
+                        _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)x)),                         \
+                        _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 32))));                 \
+                    __m256 d = _mm256_mul_ps(scale, _mm256_loadu_ps(a->pd + ((i0 + k) * pairs + p + h) * 8));     \
+                    __m256 prod = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));                               \
+                    if (h == 0) acc0[k] = _mm256_fmadd_ps(prod, d, acc0[k]);                                      \
+                    else acc1[k] = _mm256_fmadd_ps(prod, d, acc1[k]);                                             \
+                }                                                                                                 \
+            }                                                                                                     \
+        }                                                                                                         \
+        for (int k = 0; k < COUNT; k++) {                                                                         \
+            float sum = qs_hsum_avx2(_mm256_add_ps(acc0[k], acc1[k]));                                            \
+            const float *gs = a->gsum + (i0 + k) * groups;                                                        \
+            for (int64_t g = 0; g < groups; g++) sum -= wz[g] * gs[g];                                            \
+            out[(i0 + k) * ldo + r] = sum;                                                                        \
+        }                                                                                                         \
+    }
+QPAIR_AVX2(1)
+QPAIR_AVX2(4)
+
 AVX2 ALWAYS_INLINE void qmatmul_avx2_format(float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a,
                                             int64_t n, int64_t r0, int64_t r1, qs_format format) {
     const int64_t cols = w->cols;
@@ -206,6 +265,12 @@ AVX2 ALWAYS_INLINE void qmatmul_avx2_format(float *out, int64_t ldo, const qs_ma
         }
         const uint8_t *wrow = (const uint8_t *)w->data + r * bytes_per_row;
         int64_t i = 0;
+        if (format == QS_FORMAT_Q4 && group >= 64) {
+            // Pairs of blocks: groups hold 2 << (gshift - 1) pairs.
+            for (; i + 4 <= n; i += 4) qpair_avx2_4(out, ldo, wrow, ws, wz, a, cols, groups, i, r, gshift - 1);
+            for (; i < n; i++) qpair_avx2_1(out, ldo, wrow, ws, wz, a, cols, groups, i, r, gshift - 1);
+            continue;
+        }
         for (; i + 4 <= n; i += 4) qrow_avx2_4(out, ldo, format, wrow, ws, wz, a, cols, groups, i, r, gshift, nf4_table);
         for (; i < n; i++) qrow_avx2_1(out, ldo, format, wrow, ws, wz, a, cols, groups, i, r, gshift, nf4_table);
     }
