@@ -3,7 +3,8 @@
 /// A block with references belongs to running sequences. A block without references is free: either empty, or
 /// still holding a cached prefix that a later prompt may reuse. Allocation takes an empty block first, then evicts
 /// the least recently released cached one. A full block is identified by a hash chained over its token ids and
-/// every token before it, so equal hashes mean equal prefixes (the token ids are compared too, against collisions).
+/// every token before it, so equal hashes mean equal prefixes (barring a 64-bit collision; the block's own token ids
+/// are compared too).
 public struct BlockManager: Sendable {
     public let blockSize: Int
     public let blockCount: Int
