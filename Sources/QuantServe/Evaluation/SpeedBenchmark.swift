@@ -27,13 +27,15 @@ public enum SpeedBenchmark {
         _ = try model.forward(Array(prompt.prefix(8)), cache: cache)
         cache.reset()
 
+        // One logits buffer for every step, as the engine has.
+        var logits = [Float](repeating: 0, count: model.configuration.vocabularySize)
         let prefillStart = DispatchTime.now()
-        var logits = try model.forward(prompt, cache: cache)
+        try logits.withUnsafeMutableBufferPointer { try model.forward(prompt, cache: cache, into: $0.baseAddress!) }
         let prefill = DispatchTime.now().seconds(since: prefillStart)
         let decodeStart = DispatchTime.now()
         for _ in 0..<decodeTokens {
             let next = logits.withUnsafeBufferPointer { Sampler.argmax($0) }
-            logits = try model.forward([next], cache: cache)
+            try logits.withUnsafeMutableBufferPointer { try model.forward([next], cache: cache, into: $0.baseAddress!) }
         }
         let decode = DispatchTime.now().seconds(since: decodeStart)
         return SpeedResult(quant: level.rawValue, weights_bytes: model.weightBytes, load_s: loaded.loadSeconds,

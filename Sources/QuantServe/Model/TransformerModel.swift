@@ -71,25 +71,35 @@ public final class TransformerModel {
     public func forward(_ tokens: [Int32], cache: KVCache, logits selection: LogitsSelection = .last) throws -> [Float] {
         let n = tokens.count
         guard n > 0 else { return [] }
+        let first = firstLogitsRow(selection, count: n)
+        return try [Float](unsafeUninitializedCapacity: (n - first) * configuration.vocabularySize) { out, initialized in
+            try forward(tokens, cache: cache, logits: selection, into: out.baseAddress!)
+            initialized = (n - first) * configuration.vocabularySize
+        }
+    }
+
+    /// The same, writing the logits into `logits` (`[rows, vocab]` as above) instead of a new array.
+    public func forward(_ tokens: [Int32], cache: KVCache, logits selection: LogitsSelection = .last,
+                        into logits: UnsafeMutablePointer<Float>) throws {
+        let n = tokens.count
+        guard n > 0 else { return }
         guard cache.count + n <= cache.capacity else {
             throw ModelError.contextFull(needed: cache.count + n, capacity: cache.capacity)
-        }
-        let first = switch selection {
-        case .last: n - 1
-        case .all: 0
-        case .from(let i): min(max(i, 0), n - 1)
         }
         var batch = ForwardBatch()
         let start = cache.count
         batch.append(tokens[...], from: start, blockTable: cache.blockTable[...], blockSize: cache.storage.blockSize,
-                     logitsFrom: start + first)
-        let vocabulary = configuration.vocabularySize
-        let result = try [Float](unsafeUninitializedCapacity: (n - first) * vocabulary) { out, initialized in
-            try forward(batch, cache: cache.storage, logits: out.baseAddress!)
-            initialized = (n - first) * vocabulary
-        }
+                     logitsFrom: start + firstLogitsRow(selection, count: n))
+        try forward(batch, cache: cache.storage, logits: logits)
         cache.count += n
-        return result
+    }
+
+    private func firstLogitsRow(_ selection: LogitsSelection, count n: Int) -> Int {
+        switch selection {
+        case .last: n - 1
+        case .all: 0
+        case .from(let i): min(max(i, 0), n - 1)
+        }
     }
 
     /// Runs one batch: every token's key and value go to its slot of `cache`, and the logits of `batch.logitRows`
