@@ -10,6 +10,10 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
+#ifndef QS_ACTIVATION_CHUNK
+#define QS_ACTIVATION_CHUNK 16
+#endif
+
 // NF4 codes scaled to int8 (round(code * 127)); the kernels multiply by absmax / 127.
 static const int8_t NF4_I8[16] = {-127, -88, -67, -50, -36, -23, -12, 0, 10, 20, 31, 43, 56, 71, 92, 127};
 
@@ -251,28 +255,33 @@ AVX2 ALWAYS_INLINE void qmatmul_avx2_format(float *out, int64_t ldo, const qs_ma
     const int64_t groups = cols / group;
     float ws[groups + 8], wz[groups + 8];
     const int64_t bytes_per_row = format == QS_FORMAT_Q8 ? cols : cols / 2;
-    for (int64_t r = r0; r < r1; r++) {
-        if (format == QS_FORMAT_NF4) {
-            const float *amax = (const float *)w->scales + r * groups;
-            for (int64_t g = 0; g < groups; g++) ws[g] = amax[g] * (1.0f / 127.0f);
-        } else {
-            const uint16_t *h = (const uint16_t *)w->scales + r * groups;
-            int64_t g = 0;
-            for (; g + 8 <= groups; g += 8) _mm256_storeu_ps(ws + g, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + g))));
-            for (; g < groups; g++) ws[g] = _cvtsh_ss(h[g]);
-            if (format == QS_FORMAT_Q4)
-                for (g = 0; g < groups; g++) wz[g] = ws[g] * (float)w->zeros[r * groups + g];
+    // Activation rows in chunks that stay in L1/L2 while the weight rows pass over them (a row's result is the same
+    // whichever chunk it is in).
+    for (int64_t c0 = 0; c0 < n; c0 += QS_ACTIVATION_CHUNK) {
+        const int64_t c1 = c0 + QS_ACTIVATION_CHUNK < n ? c0 + QS_ACTIVATION_CHUNK : n;
+        for (int64_t r = r0; r < r1; r++) {
+            if (format == QS_FORMAT_NF4) {
+                const float *amax = (const float *)w->scales + r * groups;
+                for (int64_t g = 0; g < groups; g++) ws[g] = amax[g] * (1.0f / 127.0f);
+            } else {
+                const uint16_t *h = (const uint16_t *)w->scales + r * groups;
+                int64_t g = 0;
+                for (; g + 8 <= groups; g += 8) _mm256_storeu_ps(ws + g, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + g))));
+                for (; g < groups; g++) ws[g] = _cvtsh_ss(h[g]);
+                if (format == QS_FORMAT_Q4)
+                    for (g = 0; g < groups; g++) wz[g] = ws[g] * (float)w->zeros[r * groups + g];
+            }
+            const uint8_t *wrow = (const uint8_t *)w->data + r * bytes_per_row;
+            int64_t i = c0;
+            if (format == QS_FORMAT_Q4 && group >= 64) {
+                // Pairs of blocks: groups hold 2 << (gshift - 1) pairs.
+                for (; i + 4 <= c1; i += 4) qpair_avx2_4(out, ldo, wrow, ws, wz, a, cols, groups, i, r, gshift - 1);
+                for (; i < c1; i++) qpair_avx2_1(out, ldo, wrow, ws, wz, a, cols, groups, i, r, gshift - 1);
+                continue;
+            }
+            for (; i + 4 <= c1; i += 4) qrow_avx2_4(out, ldo, format, wrow, ws, wz, a, cols, groups, i, r, gshift, nf4_table);
+            for (; i < c1; i++) qrow_avx2_1(out, ldo, format, wrow, ws, wz, a, cols, groups, i, r, gshift, nf4_table);
         }
-        const uint8_t *wrow = (const uint8_t *)w->data + r * bytes_per_row;
-        int64_t i = 0;
-        if (format == QS_FORMAT_Q4 && group >= 64) {
-            // Pairs of blocks: groups hold 2 << (gshift - 1) pairs.
-            for (; i + 4 <= n; i += 4) qpair_avx2_4(out, ldo, wrow, ws, wz, a, cols, groups, i, r, gshift - 1);
-            for (; i < n; i++) qpair_avx2_1(out, ldo, wrow, ws, wz, a, cols, groups, i, r, gshift - 1);
-            continue;
-        }
-        for (; i + 4 <= n; i += 4) qrow_avx2_4(out, ldo, format, wrow, ws, wz, a, cols, groups, i, r, gshift, nf4_table);
-        for (; i < n; i++) qrow_avx2_1(out, ldo, format, wrow, ws, wz, a, cols, groups, i, r, gshift, nf4_table);
     }
 }
 
