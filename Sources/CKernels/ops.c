@@ -34,13 +34,6 @@ void qs_rope(float *x, const int32_t *pos, int64_t n, int64_t heads, int64_t hea
     }
 }
 
-// gate [n] <- silu(gate) * up
-void qs_silu_mul(float *gate, const float *up, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
-    }
-}
 
 static const float GELU_SQRT_2_OVER_PI = 0.79788456080286535587989211986876f;
 static const float GELU_COEF_A = 0.044715f;
@@ -87,4 +80,28 @@ __attribute__((target("avx2,fma"))) static void gelu_tanh_mul_avx2(float *gate, 
 void qs_gelu_tanh_mul(qs_variant v, float *gate, const float *up, int64_t n) {
     if (v >= QS_VARIANT_AVX2) gelu_tanh_mul_avx2(gate, up, n);
     else gelu_tanh_mul_scalar(gate, up, n);
+}
+
+// gate [n] <- silu(gate) * up = gate / (1 + exp(-gate)) * up
+static void silu_mul_scalar(float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void silu_mul_avx2(float *gate, const float *up, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 s = _mm256_div_ps(g, _mm256_add_ps(one, exp_avx2(_mm256_sub_ps(zero, g))));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(s, _mm256_loadu_ps(up + i)));
+    }
+    silu_mul_scalar(gate + i, up + i, n - i);
+}
+
+void qs_silu_mul(qs_variant v, float *gate, const float *up, int64_t n) {
+    if (v >= QS_VARIANT_AVX2) silu_mul_avx2(gate, up, n);
+    else silu_mul_scalar(gate, up, n);
 }

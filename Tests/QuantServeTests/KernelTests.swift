@@ -125,10 +125,27 @@ final class KernelTests: XCTestCase {
         let rms = Float((1 + 4 + 9 + 16) / 4.0).squareRoot()
         for (got, want) in zip(x, [1 / rms, 2 / rms, 6 / rms, 2 / rms]) { XCTAssertEqual(got, want, accuracy: 1e-6) }
         var g: [Float] = [0, 1, -2]
-        qs_silu_mul(&g, [2, 3, 4], 3)
+        qs_silu_mul(QS_VARIANT_SCALAR, &g, [2, 3, 4], 3)
         XCTAssertEqual(g[0], 0)
         XCTAssertEqual(g[1], 3 / (1 + exp(-1)), accuracy: 1e-6)
         XCTAssertEqual(g[2], 4 * -2 / (1 + exp(2)), accuracy: 1e-6)
+    }
+
+    /// SiLU's AVX2 variant against the formula over the whole range (saturation and an odd tail included).
+    func testSiluMulVariants() {
+        var x: [Float] = [0, 1, -1, 20, -20, 90, -90, 1e-4, -1e-4]
+        x += (0..<3000).map { Float($0 - 1500) / 100 }
+        x += (0..<13).map { _ in Float(random.nextUnit() * 16 - 8) }
+        let up = randomFloats(x.count).map { $0 * 3 }
+        for v in [QS_VARIANT_SCALAR] + variants {
+            var got = x
+            qs_silu_mul(v, &got, up, Int64(x.count))
+            for i in x.indices {
+                let want = Double(x[i]) / (1 + exp(-Double(x[i]))) * Double(up[i])
+                XCTAssertEqual(Double(got[i]), want, accuracy: 2e-6 * max(1, abs(Double(x[i] * up[i]))),
+                               "\(String(cString: qs_variant_name(v))) x \(x[i])")
+            }
+        }
     }
 
     func testRopePairings() {

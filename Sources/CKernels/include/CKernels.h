@@ -129,8 +129,9 @@ void qs_rmsnorm(float *out, const float *x, const float *weight, int64_t n, int6
 // x [n, heads * head_dim], rotated in place at positions pos[n]. inv_freq [head_dim / 2].
 // neox: pairs (i, i + head_dim/2); otherwise adjacent pairs (2i, 2i+1).
 void qs_rope(float *x, const int32_t *pos, int64_t n, int64_t heads, int64_t head_dim, const float *inv_freq, int neox);
-// gate [n] <- silu(gate) * up
-void qs_silu_mul(float *gate, const float *up, int64_t n);
+// gate [n] <- silu(gate) * up. The AVX2 variant evaluates exp through a polynomial (within ~1e-6 relative of the
+// scalar reference).
+void qs_silu_mul(qs_variant v, float *gate, const float *up, int64_t n);
 // gate [n] <- gelu_tanh(gate) * up, gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (GeGLU: Gemma).
 // The AVX2 variant evaluates tanh through a polynomial exp (within ~1e-6 of the scalar reference, relative to |x|).
 void qs_gelu_tanh_mul(qs_variant v, float *gate, const float *up, int64_t n);

@@ -211,7 +211,7 @@ public final class TransformerModel {
         project(layer.gate, b.h, n: n, into: b.gate)
         project(layer.up, b.h, n: n, into: b.up)
         switch c.activation {
-        case .silu: qs_silu_mul(b.gate, b.up, Int64(n * c.intermediateSize))
+        case .silu: qs_silu_mul(context.variant, b.gate, b.up, Int64(n * c.intermediateSize))
         case .geluTanh: qs_gelu_tanh_mul(context.variant, b.gate, b.up, Int64(n * c.intermediateSize))
         }
         observer?(.downInput, l, b.gate, n)
