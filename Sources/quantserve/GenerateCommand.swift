@@ -145,9 +145,3 @@ func calibrationText(_ arguments: ParsedArguments) throws -> String? {
     }
     return text
 }
-
-extension DispatchTime {
-    func seconds(since start: DispatchTime) -> Double {
-        Double(uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-    }
-}

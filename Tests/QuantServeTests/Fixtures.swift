@@ -20,10 +20,15 @@ enum Fixtures {
 
     /// The default model, fetched by `make test` (models/fetch). Its absence fails the test: CI must run it.
     static func defaultModelPath() throws -> String {
-        let path = repositoryRoot.appendingPathComponent("models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf").path
+        try fetchedModelPath("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", name: "the default model", fetch: "models/fetch")
+    }
+
+    /// A model `make test` fetches into models/; its absence fails the test.
+    static func fetchedModelPath(_ file: String, name: String, fetch: String) throws -> String {
+        let path = repositoryRoot.appendingPathComponent("models/\(file)").path
         guard FileManager.default.fileExists(atPath: path) else {
-            XCTFail("the default model is missing at \(path): run models/fetch (make test does)")
-            throw XCTSkip("default model missing")
+            XCTFail("\(name) is missing at \(path): run \(fetch) (make test does)")
+            throw XCTSkip("\(name) missing")
         }
         return path
     }

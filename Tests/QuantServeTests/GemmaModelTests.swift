@@ -5,12 +5,7 @@ import XCTest
 extension Fixtures {
     /// Gemma 3 270M (Q4_K_M), fetched by `make test` (models/fetch gemma). Its absence fails the test: CI must run it.
     static func gemmaModelPath() throws -> String {
-        let path = repositoryRoot.appendingPathComponent("models/gemma-3-270m-q4_k_m.gguf").path
-        guard FileManager.default.fileExists(atPath: path) else {
-            XCTFail("Gemma 3 270M is missing at \(path): run models/fetch gemma (make test does)")
-            throw XCTSkip("gemma model missing")
-        }
-        return path
+        try fetchedModelPath("gemma-3-270m-q4_k_m.gguf", name: "Gemma 3 270M", fetch: "models/fetch gemma")
     }
 }
 

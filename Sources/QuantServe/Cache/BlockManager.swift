@@ -42,7 +42,7 @@ public struct BlockManager: Sendable {
     public func referenceCount(_ block: Int32) -> Int { Int(referenceCounts[Int(block)]) }
 
     /// Blocks needed to hold `tokens` tokens.
-    public func blocks(for tokens: Int) -> Int { (tokens + blockSize - 1) / blockSize }
+    public func blocks(for tokens: Int) -> Int { PagedKVCache.blocks(for: tokens, blockSize: blockSize) }
 
     public func canAllocate(_ count: Int) -> Bool { count <= freeCount }
 

@@ -8,7 +8,7 @@ public final class KVCache {
     public internal(set) var count = 0
 
     public init(configuration c: ModelConfiguration, capacity: Int) {
-        let blocks = max(1, (capacity + PagedKVCache.defaultBlockSize - 1) / PagedKVCache.defaultBlockSize)
+        let blocks = max(1, PagedKVCache.blocks(for: capacity))
         storage = PagedKVCache(configuration: c, blockCount: blocks)
         blockTable = (0..<Int32(blocks)).map { $0 }
         self.capacity = capacity

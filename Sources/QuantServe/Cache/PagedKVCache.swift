@@ -4,6 +4,11 @@
 public final class PagedKVCache {
     public static let defaultBlockSize = 16
 
+    /// Blocks that hold `tokens` tokens.
+    public static func blocks(for tokens: Int, blockSize: Int = defaultBlockSize) -> Int {
+        (tokens + blockSize - 1) / blockSize
+    }
+
     public let blockSize: Int
     public let blockCount: Int
     let layerCount: Int

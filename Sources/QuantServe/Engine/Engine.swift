@@ -117,7 +117,7 @@ public final class Engine: Sendable {
         }
         do { try request.sampling.validate() } catch { throw EngineError.invalidRequest("\(error)") }
         let longest = min(request.prompt.count + request.maxTokens, d.contextSize)
-        let blocks = (longest + PagedKVCache.defaultBlockSize - 1) / PagedKVCache.defaultBlockSize
+        let blocks = PagedKVCache.blocks(for: longest)
         guard blocks <= d.kvBlocks else { throw EngineError.exceedsCache(blocksNeeded: blocks, blocksInPool: d.kvBlocks) }
     }
 }

@@ -29,11 +29,10 @@ public struct EngineOptions: Sendable, Equatable {
     /// machine's memory, and at least one full context.
     public func kvBlockCount(for c: ModelConfiguration) -> Int {
         let perBlock = PagedKVCache.bytesPerBlock(c)
-        let blockSize = PagedKVCache.defaultBlockSize
         if let kvBlocks { return kvBlocks }
         if let kvCacheMegabytes { return max(1, kvCacheMegabytes * (1 << 20) / perBlock) }
         let context = contextSize(for: c)
-        let oneContext = (context + blockSize - 1) / blockSize
+        let oneContext = PagedKVCache.blocks(for: context)
         let wanted = oneContext * scheduler.maxSequences
         let quarterOfMemory = Self.physicalMemory / 4 / perBlock
         return max(oneContext, min(wanted, quarterOfMemory))

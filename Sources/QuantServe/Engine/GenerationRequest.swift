@@ -86,7 +86,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable, Sendable {
 }
 
 extension DispatchTime {
-    func seconds(since start: DispatchTime) -> Double {
+    /// Seconds from `start` to this time.
+    public func seconds(since start: DispatchTime) -> Double {
         Double(uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
     }
 }
