@@ -95,6 +95,21 @@ void qs_quantize_nf4_v(qs_variant v, uint8_t *q, float *absmax, const float *src
 /// s [cols] (NULL for none), groups clamped to ±clip[(row, group)] (NULL for none). Rows split over the pool.
 void qs_fake_quantize_q4(qs_pool *pool, float *dst, const float *src, const float *col_scale, int64_t rows,
                          int64_t cols, int64_t group, const float *clip);
+/// One block of GPTQ rounding into Q4 codes. w [rows, cols] (row stride ldw) holds the rows with their columns in
+/// processing order (column i of w is column order[i] of the matrix; order NULL for the natural order), as updated
+/// by the blocks before; u [cols, cols] is the row-major upper Cholesky factor of the inverse input covariance
+/// permuted the same way (uᵀu = H⁻¹). For i in [i0, i1): column i is rounded with the parameters of its group
+/// (scales/zeros as qs_quantize_q4 lays them out, fixed beforehand), its code stored at codes[row · cols + order[i]],
+/// its error e = (w - dequantized) / u[i][i] at errors[row · (i1 - i0) + i - i0], and w[i + 1 ..< i1] -= e · u[i][...].
+/// Updating the columns after i1 (w -= errors · u[i0..<i1, i1...]) is the caller's. Rows split over the pool.
+void qs_gptq_q4_block(qs_pool *pool, uint8_t *codes, float *errors, float *w, int64_t ldw, const float *u,
+                      int64_t rows, int64_t cols, int64_t i0, int64_t i1, const int32_t *order,
+                      const uint16_t *scales, const uint8_t *zeros, int64_t group);
+void qs_gptq_q4_block_v(qs_pool *pool, qs_variant v, uint8_t *codes, float *errors, float *w, int64_t ldw,
+                        const float *u, int64_t rows, int64_t cols, int64_t i0, int64_t i1, const int32_t *order,
+                        const uint16_t *scales, const uint8_t *zeros, int64_t group);
+/// Packs n codes (0..15, n a multiple of 32) into the Q4 layout: byte j of each 16 = code[j] | code[j + 16] << 4.
+void qs_pack_q4_codes(uint8_t *q, const uint8_t *codes, int64_t n);
 /// Sum of (a[i] - b[i])^2 in double precision.
 double qs_squared_error(const float *a, const float *b, int64_t n);
 

@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 
 /// Building a weight matrix from parts already packed in its format (a pre-quantized checkpoint), and reading it back.
 extension WeightMatrix {
@@ -23,5 +24,15 @@ extension WeightMatrix {
     func dequantizeRows(_ range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
         var m = matrix
         qs_matrix_dequantize_rows(destination, &m, Int64(range.lowerBound), Int64(range.upperBound))
+    }
+
+    /// Same shape, format and bytes.
+    func hasSameContents(as other: WeightMatrix) -> Bool {
+        func same(_ a: AlignedBuffer?, _ b: AlignedBuffer?) -> Bool {
+            guard let a, let b else { return a == nil && b == nil }
+            return a.byteCount == b.byteCount && memcmp(a.pointer, b.pointer, a.byteCount) == 0
+        }
+        return rows == other.rows && cols == other.cols && format == other.format && same(data, other.data)
+            && same(scales, other.scales) && same(zeros, other.zeros)
     }
 }

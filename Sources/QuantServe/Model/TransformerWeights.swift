@@ -91,8 +91,9 @@ struct WeightLoader: Sendable {
     /// divided by `rowDivisors` (AWQ's folded scales) before it is quantized, Q4 groups clipped to `clip`.
     /// A matrix stored pre-quantized in the level's packing is taken as it is.
     func matrix(_ name: String, rows: Int, cols: Int, isOutput: Bool = false, columnScales: [Float]? = nil,
-                rowDivisors: [Float]? = nil, clip: [Float]? = nil) throws -> WeightMatrix {
+                rowDivisors: [Float]? = nil, clip: [Float]? = nil, rounded: WeightMatrix? = nil) throws -> WeightMatrix {
         let format = level.format(cols: cols, isOutput: isOutput)
+        if let rounded, rounded.format == format { return rounded }
         if columnScales == nil, rowDivisors == nil, clip == nil,
            let stored = try source.storedMatrix(name, rows: rows, cols: cols, level: level, format: format) {
             return stored
@@ -123,22 +124,22 @@ struct WeightLoader: Sendable {
         }
         var layer = DecoderLayerWeights(
             attentionNorm: divided(try vector(p + "attn_norm.weight", count: c.hiddenSize), by: awq?.attentionScales),
-            wq: try matrix(p + "attn_q.weight", rows: c.qDim, cols: c.hiddenSize, columnScales: awq?.attentionScales),
-            wk: try matrix(p + "attn_k.weight", rows: c.kvDim, cols: c.hiddenSize, columnScales: awq?.attentionScales),
+            wq: try matrix(p + "attn_q.weight", rows: c.qDim, cols: c.hiddenSize, columnScales: awq?.attentionScales, rounded: awq?.rounded["q"]),
+            wk: try matrix(p + "attn_k.weight", rows: c.kvDim, cols: c.hiddenSize, columnScales: awq?.attentionScales, rounded: awq?.rounded["k"]),
             wv: try matrix(p + "attn_v.weight", rows: c.kvDim, cols: c.hiddenSize, columnScales: awq?.attentionScales,
-                           rowDivisors: awq?.outputScales, clip: awq?.clips["v"]),
+                           rowDivisors: awq?.outputScales, clip: awq?.clips["v"], rounded: awq?.rounded["v"]),
             wo: try matrix(p + "attn_output.weight", rows: c.hiddenSize, cols: c.qDim, columnScales: awq?.outputScales,
-                           clip: awq?.clips["o"]),
+                           clip: awq?.clips["o"], rounded: awq?.rounded["o"]),
             bq: c.hasQKVBias ? try vector(p + "attn_q.bias", count: c.qDim) : try optionalVector(p + "attn_q.bias", count: c.qDim),
             bk: c.hasQKVBias ? try vector(p + "attn_k.bias", count: c.kvDim) : try optionalVector(p + "attn_k.bias", count: c.kvDim),
             bv: bv,
             ffnNorm: divided(try vector(p + "ffn_norm.weight", count: c.hiddenSize), by: awq?.mlpScales),
             gate: try matrix(p + "ffn_gate.weight", rows: c.intermediateSize, cols: c.hiddenSize,
-                             columnScales: awq?.mlpScales, clip: awq?.clips["gate"]),
+                             columnScales: awq?.mlpScales, clip: awq?.clips["gate"], rounded: awq?.rounded["gate"]),
             up: try matrix(p + "ffn_up.weight", rows: c.intermediateSize, cols: c.hiddenSize,
-                           columnScales: awq?.mlpScales, rowDivisors: awq?.downScales, clip: awq?.clips["up"]),
+                           columnScales: awq?.mlpScales, rowDivisors: awq?.downScales, clip: awq?.clips["up"], rounded: awq?.rounded["up"]),
             down: try matrix(p + "ffn_down.weight", rows: c.hiddenSize, cols: c.intermediateSize,
-                             columnScales: awq?.downScales, clip: awq?.clips["down"])
+                             columnScales: awq?.downScales, clip: awq?.clips["down"], rounded: awq?.rounded["down"])
         )
         layer.qNorm = try featureNorm("attn_q_norm.weight", count: c.headDim, enabled: c.hasQKNorm)
         layer.kNorm = try featureNorm("attn_k_norm.weight", count: c.headDim, enabled: c.hasQKNorm)

@@ -24,6 +24,8 @@ enum AWQCalibration {
     }
 
     /// The search result for `source`: from the cache when the key (source files' identity and every setting) matches.
+    /// The cache is two files: `awq-KEY.json` (scales and clipping bounds) and `awq-KEY.safetensors` (the rounded
+    /// int4 matrices), the JSON written last so that it is only found beside a complete matrix file.
     static func result(source: any TensorSource, tokenizer: any Tokenizer, calibrationText: String?,
                        context: ComputeContext, log: (String) -> Void) throws -> AWQResult {
         let text = try calibrationText ?? defaultText()
@@ -38,17 +40,23 @@ enum AWQCalibration {
         ].joined(separator: "|")
         let key = String(fnv1a(identity), radix: 16)
         let url = cacheDirectory.appendingPathComponent("awq-\(key).json")
-        if let data = try? Data(contentsOf: url), let cached = try? JSONDecoder().decode(AWQResult.self, from: data),
-           cached.key == key {
+        let roundedURL = cacheDirectory.appendingPathComponent("awq-\(key).safetensors")
+        if let data = try? Data(contentsOf: url), var cached = try? JSONDecoder().decode(AWQResult.self, from: data),
+           cached.key == key, let rounded = RoundedMatrixFile.read(path: roundedURL.path, layerCount: cached.layers.count) {
+            for l in cached.layers.indices { cached.layers[l].rounded = rounded[l] }
             return cached
         }
-        log("awq: searching scales and clipping on \(tokens.count) calibration tokens (cached in \(url.path))")
+        log("awq: searching scales and clipping, then GPTQ rounding, on \(tokens.count) calibration tokens (cached in \(url.path))")
         let start = Date()
         let fp32 = try TransformerModel(source: source, level: .f32, awq: nil, context: context)
         let result = try AWQSearch(model: fp32).run(tokens: tokens, key: key)
         log(String(format: "awq: search took %.1f s", Date().timeIntervalSince(start)))
+        // A cache that cannot be written costs the next start another search, nothing else.
         try? FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
-        if let data = try? JSONEncoder().encode(result) { try? data.write(to: url, options: .atomic) }
+        if (try? RoundedMatrixFile.write(result.layers.map(\.rounded), to: roundedURL.path)) != nil,
+           let data = try? JSONEncoder().encode(result) {
+            try? data.write(to: url, options: .atomic)
+        }
         return result
     }
 

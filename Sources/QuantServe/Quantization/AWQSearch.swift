@@ -13,7 +13,11 @@ struct AWQSearch {
     /// the clipping search's covariances use every calibration token.
     static let scaleSearchTokens = 192
     /// Every setting that changes the result, part of the cache key.
-    static var defaultSettings: String { "grid=\(scaleGrid),clip=\(clipGrid),scoreTokens=\(scaleSearchTokens)" }
+    /// The GPTQ rounding that follows the search.
+    static let gptq = GPTQ()
+    static var defaultSettings: String {
+        "grid=\(scaleGrid),clip=\(clipGrid),scoreTokens=\(scaleSearchTokens),gptq=\(gptq.damping)/\(gptq.maximumBlock)/actorder"
+    }
 
     /// Runs `tokens` through the (FP32) model and searches every layer.
     func run(tokens: [Int32], key: String) throws -> AWQResult {
@@ -52,7 +56,7 @@ struct AWQSearch {
     private func searchLayer(_ l: Int, captures: [ActivationPoint: [Float]], tokens n: Int) -> AWQLayer {
         let c = model.configuration
         let layer = model.weights.layers[l]
-        let wq = copy(layer.wq), wk = copy(layer.wk)
+        var wq = copy(layer.wq), wk = copy(layer.wk)
         var wv = copy(layer.wv), wo = copy(layer.wo)
         var gate = copy(layer.gate), up = copy(layer.up), down = copy(layer.down)
         var xAttention = captures[.attentionInput]!, xOutput = captures[.attentionOutput]!
@@ -87,8 +91,20 @@ struct AWQSearch {
             "gate": bestClips(x: xMLP, n: n, w: gate), "up": bestClips(x: xMLP, n: n, w: up),
             "down": bestClips(x: xDown, n: n, w: down),
         ]
-        return AWQLayer(attentionScales: attentionScales, outputScales: outputScales, mlpScales: mlpScales,
-                        downScales: downScales, clips: clips)
+        var result = AWQLayer(attentionScales: attentionScales, outputScales: outputScales, mlpScales: mlpScales,
+                              downScales: downScales, clips: clips)
+        // GPTQ rounding of every linear on its scaled inputs, each group clamped as the clipping search chose.
+        wq.scaleColumns(by: attentionScales)
+        wk.scaleColumns(by: attentionScales)
+        let linears: [(String, Matrix, [Float])] = [
+            ("q", wq, xAttention), ("k", wk, xAttention), ("v", wv, xAttention), ("o", wo, xOutput),
+            ("gate", gate, xMLP), ("up", up, xMLP), ("down", down, xDown),
+        ]
+        for (name, w, x) in linears {
+            result.rounded[name] = AWQSearch.gptq.quantize(w, inputs: x, n: n, group: AWQSearch.group(cols: w.cols),
+                                                           clip: clips[name], pool: model.context.pool)
+        }
+        return result
     }
 
     private func copy(_ w: WeightMatrix) -> Matrix {
