@@ -10,7 +10,7 @@ MODEL=${1:-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf}
 LLAMA=${2:-}
 F16=${3:-}
 TEXT=Benchmarks/data/heldout.txt
-BIN=.build/release/quantserve
+BIN=${BIN:-.build/release/quantserve}
 
 for level in int8 int4 int4-rtn nf4; do
   "$BIN" perplexity --model "$MODEL" --quant "$level" --compare fp16 --file "$TEXT" --ctx-size 512

@@ -88,9 +88,17 @@ final class QuantizationTests: XCTestCase {
         var searches = 0
         let first = try AWQCalibration.result(source: file, tokenizer: tokenizer, calibrationText: nil, context: context) { _ in searches += 1 }
         let second = try AWQCalibration.result(source: file, tokenizer: tokenizer, calibrationText: nil, context: context) { _ in searches += 1 }
-        XCTAssertEqual(first, second)
+        XCTAssertEqual(first, second, "scales, clips and every GPTQ-rounded matrix, byte for byte")
         XCTAssertEqual(searches, 2, "two log lines from the one search, none from the cached read")
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: cacheDirectory.path).count, 1)
+        let files = try FileManager.default.contentsOfDirectory(atPath: cacheDirectory.path)
+        XCTAssertEqual(Set(files.map { ($0 as NSString).pathExtension }), ["json", "safetensors"])
+        XCTAssertEqual(Set(first.layers[0].rounded.keys), ["q", "k", "v", "o", "gate", "up", "down"])
+        // A damaged matrix file is not trusted: the search runs again and rewrites it.
+        let matrices = cacheDirectory.appendingPathComponent(files.first { $0.hasSuffix(".safetensors") }!)
+        try Data("not safetensors".utf8).write(to: matrices)
+        let third = try AWQCalibration.result(source: file, tokenizer: tokenizer, calibrationText: nil, context: context) { _ in searches += 1 }
+        XCTAssertEqual(searches, 4)
+        XCTAssertEqual(third, first)
         // Other calibration text: another key, another search.
         let other = try AWQCalibration.result(source: file, tokenizer: tokenizer,
                                               calibrationText: String(repeating: "other calibration words ", count: 100),
