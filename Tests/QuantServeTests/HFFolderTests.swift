@@ -102,7 +102,7 @@ final class HFFolderTests: XCTestCase {
         logged = []
         _ = try ModelLoader.load(path: path, level: .int4, context: ComputeContext(threads: 2)) { logged.append($0) }
         XCTAssertEqual(logged, [], "the second load reads the cached result")
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: cache.path).count, 1)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: cache.path).count, 2, "the JSON and the rounded matrices")
     }
 
     /// The vocabulary read from transformers' tokenizer.json is the GGUF's: tokens, types, merges, special tokens.
