@@ -73,7 +73,8 @@ struct AWQSearch {
         // gate/up (the Q/K norms act on the products' outputs, the post norms on O's and down's outputs, all
         // unchanged by a scale folded into their inputs); up's rows scale act(gate) · up linearly into down; V's
         // rows reach O linearly (softmax weights are per position, not per channel).
-        // (Q and K are not clipped, as in AutoAWQ: attention scores are sensitive to it; so only V needs scaling here.)
+        wq.scaleColumns(by: attentionScales)
+        wk.scaleColumns(by: attentionScales)
         wv.scaleColumns(by: attentionScales)
         xAttention.scaleColumns(dividingBy: attentionScales)
         gate.scaleColumns(by: mlpScales)
@@ -87,6 +88,7 @@ struct AWQSearch {
             wv.scaleRows(dividingBy: outputScales)
             xOutput.scaleColumns(dividingBy: outputScales)
         }
+        // Q and K are not clipped, as in AutoAWQ: attention scores are sensitive to it.
         let clips: [String: [Float]] = [
             "v": bestClips(x: xAttention, n: n, w: wv), "o": bestClips(x: xOutput, n: n, w: wo),
             "gate": bestClips(x: xMLP, n: n, w: gate), "up": bestClips(x: xMLP, n: n, w: up),
@@ -94,14 +96,13 @@ struct AWQSearch {
         ]
         var result = AWQLayer(attentionScales: attentionScales, outputScales: outputScales, mlpScales: mlpScales,
                               downScales: downScales, clips: clips)
-        // GPTQ rounding of every linear on its scaled inputs, each group clamped as the clipping search chose.
-        wq.scaleColumns(by: attentionScales)
-        wk.scaleColumns(by: attentionScales)
+        // GPTQ rounding of every int4 linear on its scaled inputs, each group clamped as the clipping search chose
+        // (a shape the loader keeps at int8 is left to it).
         let linears: [(String, Matrix, [Float])] = [
             ("q", wq, xAttention), ("k", wk, xAttention), ("v", wv, xAttention), ("o", wo, xOutput),
             ("gate", gate, xMLP), ("up", up, xMLP), ("down", down, xDown),
         ]
-        for (name, w, x) in linears {
+        for (name, w, x) in linears where QuantLevel.int4.format(cols: w.cols, isOutput: false).kind == QS_FORMAT_Q4 {
             result.rounded[name] = AWQSearch.gptq.quantize(w, inputs: x, n: n, group: AWQSearch.group(cols: w.cols),
                                                            clip: clips[name], pool: model.context.pool)
         }
