@@ -34,7 +34,6 @@ void qs_rope(float *x, const int32_t *pos, int64_t n, int64_t heads, int64_t hea
     }
 }
 
-
 static const float GELU_SQRT_2_OVER_PI = 0.79788456080286535587989211986876f;
 static const float GELU_COEF_A = 0.044715f;
 

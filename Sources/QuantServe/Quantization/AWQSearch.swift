@@ -97,14 +97,19 @@ struct AWQSearch {
         var result = AWQLayer(attentionScales: attentionScales, outputScales: outputScales, mlpScales: mlpScales,
                               downScales: downScales, clips: clips)
         // GPTQ rounding of every int4 linear on its scaled inputs, each group clamped as the clipping search chose
-        // (a shape the loader keeps at int8 is left to it).
-        let linears: [(String, Matrix, [Float])] = [
-            ("q", wq, xAttention), ("k", wk, xAttention), ("v", wv, xAttention), ("o", wo, xOutput),
-            ("gate", gate, xMLP), ("up", up, xMLP), ("down", down, xDown),
+        // (a shape the loader keeps at int8 is left to it); one factorisation per set of inputs.
+        let byInput: [([Float], [(String, Matrix)])] = [
+            (xAttention, [("q", wq), ("k", wk), ("v", wv)]), (xOutput, [("o", wo)]),
+            (xMLP, [("gate", gate), ("up", up)]), (xDown, [("down", down)]),
         ]
-        for (name, w, x) in linears where QuantLevel.int4.format(cols: w.cols, isOutput: false).kind == QS_FORMAT_Q4 {
-            result.rounded[name] = AWQSearch.gptq.quantize(w, inputs: x, n: n, group: AWQSearch.group(cols: w.cols),
-                                                           clip: clips[name], pool: model.context.pool)
+        for (x, linears) in byInput {
+            let k = linears[0].1.cols, format = QuantLevel.int4.format(cols: k, isOutput: false)
+            guard format.kind == QS_FORMAT_Q4,
+                  let f = AWQSearch.gptq.factorise(inputs: x, n: n, k: k, group: format.group) else { continue }
+            for (name, w) in linears {
+                result.rounded[name] = AWQSearch.gptq.quantize(w, factorisation: f, group: format.group, clip: clips[name],
+                                                               pool: model.context.pool)
+            }
         }
         return result
     }

@@ -3,7 +3,7 @@ import COpenBLAS
 
 /// GPTQ rounding for the int4 level (Frantar et al., 2022), run after AWQ's scales and clipping: instead of rounding
 /// every weight to its nearest level, a row's columns are rounded one by one and each error is compensated on the
-/// columns still to come, weighted by the calibration inputs' covariance H = XᵀX. The kernel is `qs_gptq_q4`.
+/// columns still to come, weighted by the calibration inputs' covariance H = XᵀX. The kernel is `qs_gptq_q4_block`.
 /// Columns go in decreasing order of H's diagonal (the most active inputs first, "act order"), with every group's
 /// scale and zero point fixed beforehand from the AWQ-scaled, clipped weights ("static groups").
 struct GPTQ {
@@ -47,30 +47,63 @@ struct GPTQ {
         return a
     }
 
+    /// What rounding needs from one set of inputs, computed once for every linear that reads them (Q, K and V share
+    /// one; gate and up another): per column block, the act order and the inverse covariance factor.
+    struct Factorisation {
+        struct Block {
+            let start: Int, width: Int
+            /// Block columns by decreasing activity (H's diagonal), ties by index.
+            let order: [Int32]
+            /// The upper factor of the block's covariance permuted by `order`.
+            let u: [Float]
+        }
+        let columns: Int
+        let blocks: [Block]
+    }
+
+    /// The factorisation of inputs x [n, k] for groups of `group`; nil if a covariance block cannot be factorised.
+    func factorise(inputs x: [Float], n: Int, k: Int, group: Int) -> Factorisation? {
+        let blockWidth = max(1, maximumBlock / group) * group
+        var blocks: [Factorisation.Block] = []
+        for c0 in stride(from: 0, to: k, by: blockWidth) {
+            let width = min(blockWidth, k - c0)
+            let h = GPTQ.covariance(x, n: n, k: k, columns: c0, width: width)
+            let order = (0..<width).sorted { a, b in
+                h[a * width + a] != h[b * width + b] ? h[a * width + a] > h[b * width + b] : a < b
+            }
+            var permuted = [Float](repeating: 0, count: width * width)
+            for i in 0..<width { for j in 0..<width { permuted[i * width + j] = h[order[i] * width + order[j]] } }
+            guard let u = inverseFactor(covariance: permuted, k: width) else { return nil }
+            blocks.append(Factorisation.Block(start: c0, width: width, order: order.map(Int32.init), u: u))
+        }
+        return Factorisation(columns: k, blocks: blocks)
+    }
+
     /// `w` [rows, k] rounded into int4 with groups of `group`, given its calibration inputs x [n, k]; each
     /// (row, group)'s range clamped to ±`clip` (nil: min and max kept). Nil if H cannot be factorised.
     func quantize(_ w: Matrix, inputs x: [Float], n: Int, group: Int, clip: [Float]?, pool: OpaquePointer?) -> WeightMatrix? {
-        let k = w.cols, groups = k / group
-        let blockGroups = max(1, maximumBlock / group)
-        if groups <= blockGroups {
-            return quantizeBlock(w, covariance: GPTQ.covariance(x, n: n, k: k), group: group, clip: clip, pool: pool)
+        factorise(inputs: x, n: n, k: w.cols, group: group).map {
+            quantize(w, factorisation: $0, group: group, clip: clip, pool: pool)
         }
-        var blocks: [(start: Int, matrix: WeightMatrix)] = []
-        for g0 in stride(from: 0, to: groups, by: blockGroups) {
-            let c0 = g0 * group, width = min(blockGroups, groups - g0) * group
-            let sub = Matrix(rows: w.rows, cols: width, values: columns(w.values, rows: w.rows, cols: k, c0, width))
-            let subH = GPTQ.covariance(x, n: n, k: k, columns: c0, width: width)
-            let subClip = clip.map { columns($0, rows: w.rows, cols: groups, g0, width / group) }
-            guard let m = quantizeBlock(sub, covariance: subH, group: group, clip: subClip, pool: pool) else { return nil }
-            blocks.append((c0, m))
+    }
+
+    /// `w` [rows, k] rounded through the factorisation of its inputs (made for the same `group`).
+    func quantize(_ w: Matrix, factorisation f: Factorisation, group: Int, clip: [Float]?, pool: OpaquePointer?) -> WeightMatrix {
+        precondition(w.cols == f.columns, "a factorisation of \(f.columns) inputs for a matrix of \(w.cols)")
+        let k = w.cols, groups = k / group
+        if f.blocks.count == 1 { return quantizeBlock(w, f.blocks[0], group: group, clip: clip, pool: pool) }
+        let parts = f.blocks.map { b in
+            quantizeBlock(Matrix(rows: w.rows, cols: b.width, values: columns(w.values, rows: w.rows, cols: k, b.start, b.width)),
+                          b, group: group, clip: clip.map { columns($0, rows: w.rows, cols: groups, b.start / group, b.width / group) },
+                          pool: pool)
         }
         return WeightMatrix(rows: w.rows, cols: k, format: MatrixFormat(kind: QS_FORMAT_Q4, group: group)) { data, scales, zeros in
-            for (c0, m) in blocks {
-                let width = m.cols, g0 = c0 / group
+            for (b, m) in zip(f.blocks, parts) {
+                let g0 = b.start / group, blockGroups = b.width / group
                 for r in 0..<w.rows {
-                    (data + (r * k + c0) / 2).copyMemory(from: m.data.pointer + r * width / 2, byteCount: width / 2)
-                    (scales! + 2 * (r * groups + g0)).copyMemory(from: m.scales!.pointer + 2 * r * (width / group), byteCount: 2 * (width / group))
-                    (zeros! + r * groups + g0).update(from: m.zeros!.typed(UInt8.self) + r * (width / group), count: width / group)
+                    (data + (r * k + b.start) / 2).copyMemory(from: m.data.pointer + r * b.width / 2, byteCount: b.width / 2)
+                    (scales! + 2 * (r * groups + g0)).copyMemory(from: m.scales!.pointer + 2 * r * blockGroups, byteCount: 2 * blockGroups)
+                    (zeros! + r * groups + g0).update(from: m.zeros!.typed(UInt8.self) + r * blockGroups, count: blockGroups)
                 }
             }
         }
@@ -86,19 +119,12 @@ struct GPTQ {
     /// Columns rounded by the kernel this many at a time; the updates beyond each batch are one OpenBLAS product.
     static let batch = 128
 
-    private func quantizeBlock(_ w: Matrix, covariance h: [Float], group: Int, clip: [Float]?,
-                               pool: OpaquePointer?) -> WeightMatrix? {
-        let k = w.cols, rows = w.rows
-        // Act order: the columns by decreasing activity, H and the rows' columns permuted to match.
-        let order = (0..<k).sorted { a, b in
-            h[a * k + a] != h[b * k + b] ? h[a * k + a] > h[b * k + b] : a < b
-        }
-        var permuted = [Float](repeating: 0, count: k * k)
-        for i in 0..<k { for j in 0..<k { permuted[i * k + j] = h[order[i] * k + order[j]] } }
-        guard let u = inverseFactor(covariance: permuted, k: k) else { return nil }
+    /// `w` [rows, block.width]: the block's columns of a matrix.
+    private func quantizeBlock(_ w: Matrix, _ block: Factorisation.Block, group: Int, clip: [Float]?,
+                               pool: OpaquePointer?) -> WeightMatrix {
+        let k = w.cols, rows = w.rows, u = block.u
         var working = [Float](repeating: 0, count: rows * k)
-        for r in 0..<rows { for i in 0..<k { working[r * k + i] = w.values[r * k + order[i]] } }
-        let columnOrder = order.map(Int32.init)
+        for r in 0..<rows { for i in 0..<k { working[r * k + i] = w.values[r * k + Int(block.order[i])] } }
         var codes = [UInt8](repeating: 0, count: rows * k)
         var errors = [Float](repeating: 0, count: rows * GPTQ.batch)
         return WeightMatrix(rows: rows, cols: k, format: MatrixFormat(kind: QS_FORMAT_Q4, group: group)) { data, scales, zeros in
@@ -109,7 +135,7 @@ struct GPTQ {
             for i0 in stride(from: 0, to: k, by: GPTQ.batch) {
                 let i1 = min(k, i0 + GPTQ.batch)
                 qs_gptq_q4_block(pool, &codes, &errors, &working, Int64(k), u, Int64(rows), Int64(k), Int64(i0), Int64(i1),
-                                 columnOrder, s, zeros!, Int64(group))
+                                 block.order, s, zeros!, Int64(group))
                 guard i1 < k else { break }
                 working.withUnsafeMutableBufferPointer { wp in
                     u.withUnsafeBufferPointer { up in

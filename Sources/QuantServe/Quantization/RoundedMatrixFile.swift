@@ -3,7 +3,7 @@ import Foundation
 
 /// The int4 matrices GPTQ rounded, cached on disk beside the AWQ search's JSON as a safetensors file:
 /// for layer l and linear n, `blk.l.n.q4` U8 `[rows, cols / 2]` (the kernels' packing), `blk.l.n.scales` F16
-/// `[rows, groups]` and `blk.l.n.zeros` U8 `[rows, groups]`; the group size is in the metadata.
+/// `[rows, groups]` and `blk.l.n.zeros` U8 `[rows, groups]`; the group size follows from the shapes.
 enum RoundedMatrixFile {
     static func write(_ layers: [[String: WeightMatrix]], to path: String) throws {
         var entries: [SafetensorsWriter.Entry] = []
@@ -21,9 +21,6 @@ enum RoundedMatrixFile {
                 entries.append(entry(".q4", .U8, [m.rows, m.cols / 2], m.data))
                 entries.append(entry(".scales", .F16, [m.rows, groups], m.scales!))
                 entries.append(entry(".zeros", .U8, [m.rows, groups], m.zeros!))
-                entries.append(SafetensorsWriter.Entry(name: base + ".group", dtype: .I32, shape: [1]) { out in
-                    out.storeBytes(of: Int32(m.format.group), as: Int32.self)
-                })
             }
         }
         try SafetensorsWriter.write(entries, metadata: ["format": "quantserve-gptq-int4"], to: path)
@@ -39,11 +36,10 @@ enum RoundedMatrixFile {
             let parts = base.split(separator: ".")
             guard parts.count == 3, let l = Int(parts[1]), l < layerCount, tensor.dtype == .U8, tensor.shape.count == 2,
                   let scales = file.tensor(base + ".scales"), let zeros = file.tensor(base + ".zeros"),
-                  let groupTensor = file.tensor(base + ".group"), groupTensor.dtype == .I32, groupTensor.elementCount == 1
+                  scales.dtype == .F16, scales.shape.count == 2, scales.shape[1] > 0
             else { return nil }
-            let rows = tensor.shape[0], cols = tensor.shape[1] * 2
-            let group = Int(file.data(of: groupTensor).loadUnaligned(as: Int32.self))
-            guard group >= 32, cols % group == 0, scales.dtype == .F16, scales.shape == [rows, cols / group],
+            let rows = tensor.shape[0], cols = tensor.shape[1] * 2, group = cols / scales.shape[1]
+            guard group >= 32, group % 32 == 0, cols % group == 0, scales.shape == [rows, cols / group],
                   zeros.dtype == .U8, zeros.shape == [rows, cols / group] else { return nil }
             layers[l][String(parts[2])] = WeightMatrix(rows: rows, cols: cols, format: MatrixFormat(kind: QS_FORMAT_Q4, group: group)) { data, s, z in
                 data.copyMemory(from: file.data(of: tensor).baseAddress!, byteCount: tensor.byteRange.count)
