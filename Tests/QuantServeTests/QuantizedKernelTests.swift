@@ -89,14 +89,16 @@ final class QuantizedKernelTests: XCTestCase {
                 for format in Self.formats where cols % format.group == 0 {
                     let m = matrix(w, rows: rows, cols: cols, format: format)
                     let reference = product(m, x, n: n, variant: QS_VARIANT_SCALAR, pool: pool)
-                    // Against FP32 math on the dequantized weights: only activation rounding (int8 per 32) differs.
+                    // Against FP32 math on the dequantized weights: only activation rounding differs, int16 per 32
+                    // values against Q8 (int8 rounding, about 0.1 here, would fail its bound) and int8 otherwise.
                     let dw = dequantized(m)
                     for i in 0..<n {
                         for r in 0..<rows {
                             var exact: Float = 0
                             for k in 0..<cols { exact += dw[r * cols + k] * x[i * cols + k] }
                             // NF4's kernel also rounds the code table to int8 (code * 127): a little more noise.
-                            let tolerance = (format.kind == QS_FORMAT_NF4 ? 0.035 : 0.02) * Float(cols).squareRoot()
+                            let tolerance = (format.kind == QS_FORMAT_Q8 ? 2e-4
+                                : format.kind == QS_FORMAT_NF4 ? 0.035 : 0.02) * Float(cols).squareRoot()
                             XCTAssertEqual(reference[i * rows + r], exact, accuracy: tolerance, "\(format.name) \(rows)x\(cols) n=\(n)")
                         }
                     }
