@@ -175,7 +175,11 @@ void qs_matrix_dequantize_rows(float *dst, const qs_matrix *w, int64_t r0, int64
     }
 }
 
+void qs_fake_quantize_q4_avx2(float *dst, const float *src, const float *col_scale, int64_t rows, int64_t cols,
+                              int64_t group, const float *clip);
+
 typedef struct {
+    qs_variant variant;
     float *dst;
     const float *src, *col_scale, *clip;
     int64_t rows, cols, group;
@@ -200,13 +204,24 @@ static void fake_quantize_rows(const fake_quantize_job *job, int64_t r0, int64_t
 
 static void fake_quantize_task(void *ctx, int index, int count) {
     const fake_quantize_job *job = ctx;
-    fake_quantize_rows(job, job->rows * index / count, job->rows * (index + 1) / count);
+    int64_t r0 = job->rows * index / count, r1 = job->rows * (index + 1) / count;
+    if (job->variant >= QS_VARIANT_AVX2)
+        qs_fake_quantize_q4_avx2(job->dst + r0 * job->cols, job->src + r0 * job->cols, job->col_scale, r1 - r0,
+                                 job->cols, job->group, job->clip ? job->clip + r0 * (job->cols / job->group) : NULL);
+    else fake_quantize_rows(job, r0, r1);
+}
+
+void qs_fake_quantize_q4_v(qs_pool *pool, qs_variant v, float *dst, const float *src, const float *col_scale,
+                           int64_t rows, int64_t cols, int64_t group, const float *clip) {
+    // The AVX2 version reads groups 8 values at a time, into a buffer of 1024.
+    if (!(qs_variant_supported(v) && group % 8 == 0 && group <= 1024)) v = QS_VARIANT_SCALAR;
+    fake_quantize_job job = {v, dst, src, col_scale, clip, rows, cols, group <= 1024 ? group : 1024};
+    qs_pool_run(pool, fake_quantize_task, &job);
 }
 
 void qs_fake_quantize_q4(qs_pool *pool, float *dst, const float *src, const float *col_scale, int64_t rows,
                          int64_t cols, int64_t group, const float *clip) {
-    fake_quantize_job job = {dst, src, col_scale, clip, rows, cols, group <= 1024 ? group : 1024};
-    qs_pool_run(pool, fake_quantize_task, &job);
+    qs_fake_quantize_q4_v(pool, qs_best_variant(), dst, src, col_scale, rows, cols, group, clip);
 }
 
 double qs_squared_error(const float *a, const float *b, int64_t n) {
@@ -222,4 +237,23 @@ double qs_squared_error(const float *a, const float *b, int64_t n) {
         for (int l = 0; l < 8; l++) total += lanes[l];
     }
     return total;
+}
+
+void qs_subtract(float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++) a[i] -= b[i];
+}
+
+void qs_row_dots(float *out, int64_t out_stride, const float *a, int64_t lda, const float *b, int64_t ldb,
+                 int64_t rows, int64_t len) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *x = a + r * lda, *y = b + r * ldb;
+        float lanes[8] = {0};
+        int64_t j = 0;
+        for (; j + 8 <= len; j += 8)
+            for (int l = 0; l < 8; l++) lanes[l] += x[j + l] * y[j + l];
+        for (; j < len; j++) lanes[0] += x[j] * y[j];
+        float sum = 0;
+        for (int l = 0; l < 8; l++) sum += lanes[l];
+        out[r * out_stride] = sum;
+    }
 }

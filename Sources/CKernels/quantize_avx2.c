@@ -125,3 +125,39 @@ AVX2 void qs_quantize_q4_avx2(uint8_t *q, uint16_t *scales, uint8_t *zeros, cons
         }
     }
 }
+
+// Q(x · s) / s per group, as fake_quantize_rows in quantize.c (same IEEE operations in the same order).
+AVX2 void qs_fake_quantize_q4_avx2(float *dst, const float *src, const float *col_scale, int64_t rows, int64_t cols,
+                                   int64_t group, const float *clip) {
+    const int64_t groups = cols / group;
+    const __m256 magic = _mm256_set1_ps(12582912.0f), fifteen = _mm256_set1_ps(15.0f), zero = _mm256_setzero_ps();
+    float buffer[1024] __attribute__((aligned(32)));
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t g = 0; g < groups; g++) {
+            const float *x = src + r * cols + g * group;
+            const float *s = col_scale ? col_scale + g * group : NULL;
+            __m256 vmin = _mm256_set1_ps(INFINITY), vmax = _mm256_set1_ps(-INFINITY);
+            for (int64_t j = 0; j < group; j += 8) {
+                __m256 v = _mm256_loadu_ps(x + j);
+                if (s) v = _mm256_mul_ps(v, _mm256_loadu_ps(s + j));
+                _mm256_store_ps(buffer + j, v);
+                vmin = _mm256_min_ps(vmin, v);
+                vmax = _mm256_max_ps(vmax, v);
+            }
+            float lo = hmin_avx2(vmin), hi = hmax_avx2(vmax);
+            if (clip) { lo = fmaxf(lo, -clip[r * groups + g]); hi = fminf(hi, clip[r * groups + g]); }
+            float scale = qs_fp16_to_fp32(qs_fp32_to_fp16(fmaxf(hi - lo, 1e-5f) / 15.0f));
+            float zp = fminf(fmaxf(-((lo / scale + 12582912.0f) - 12582912.0f), 0), 15);
+            const __m256 vs = _mm256_set1_ps(scale), vz = _mm256_set1_ps(zp);
+            float *y = dst + r * cols + g * group;
+            for (int64_t j = 0; j < group; j += 8) {
+                __m256 v = _mm256_div_ps(_mm256_load_ps(buffer + j), vs);
+                v = _mm256_add_ps(_mm256_sub_ps(_mm256_add_ps(v, magic), magic), vz);
+                v = _mm256_min_ps(_mm256_max_ps(v, zero), fifteen);
+                v = _mm256_mul_ps(_mm256_sub_ps(v, vz), vs);
+                if (s) v = _mm256_div_ps(v, _mm256_loadu_ps(s + j));
+                _mm256_storeu_ps(y + j, v);
+            }
+        }
+    }
+}

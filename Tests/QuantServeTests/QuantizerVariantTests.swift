@@ -78,4 +78,29 @@ final class QuantizerVariantTests: XCTestCase {
             }
         }
     }
+
+    /// The AWQ search's quantize-then-dequantize: the same floats from both paths, with column scales and clipping,
+    /// rows split over two threads.
+    func testFakeQ4WithScalesAndClipping() throws {
+        try XCTSkipUnless(qs_variant_supported(QS_VARIANT_AVX2) != 0, "no AVX2")
+        let pool = qs_pool_create(2)
+        defer { qs_pool_destroy(pool) }
+        for (r, c, g) in [(3, 128, 128), (9, 192, 64), (5, 160, 32)] {
+            let x = rows(r, c, seed: UInt64(5 * r + c))
+            let clip = (0..<(r * c / g)).map { Float($0 % 5 + 1) * 0.2 }
+            let scales = (0..<c).map { Float($0 % 7 + 1) * 0.37 }
+            for (useClip, useScales) in [(false, false), (true, false), (false, true), (true, true)] {
+                var a = [Float](repeating: .nan, count: r * c), b = a
+                clip.withUnsafeBufferPointer { cp in
+                    scales.withUnsafeBufferPointer { sp in
+                        let p = useClip ? cp.baseAddress : nil, s = useScales ? sp.baseAddress : nil
+                        qs_fake_quantize_q4_v(pool, QS_VARIANT_SCALAR, &a, x, s, Int64(r), Int64(c), Int64(g), p)
+                        qs_fake_quantize_q4_v(pool, QS_VARIANT_AVX2, &b, x, s, Int64(r), Int64(c), Int64(g), p)
+                    }
+                }
+                XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(r)x\(c) g\(g) clip \(useClip) scales \(useScales)")
+                XCTAssertFalse(a.contains { $0.isNaN })
+            }
+        }
+    }
 }

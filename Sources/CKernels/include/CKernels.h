@@ -95,6 +95,8 @@ void qs_quantize_nf4_v(qs_variant v, uint8_t *q, float *absmax, const float *src
 /// s [cols] (NULL for none), groups clamped to ±clip[(row, group)] (NULL for none). Rows split over the pool.
 void qs_fake_quantize_q4(qs_pool *pool, float *dst, const float *src, const float *col_scale, int64_t rows,
                          int64_t cols, int64_t group, const float *clip);
+void qs_fake_quantize_q4_v(qs_pool *pool, qs_variant v, float *dst, const float *src, const float *col_scale,
+                           int64_t rows, int64_t cols, int64_t group, const float *clip);
 /// One block of GPTQ rounding into Q4 codes. w [rows, cols] (row stride ldw) holds the rows with their columns in
 /// processing order (column i of w is column order[i] of the matrix; order NULL for the natural order), as updated
 /// by the blocks before; u [cols, cols] is the row-major upper Cholesky factor of the inverse input covariance
@@ -112,6 +114,11 @@ void qs_gptq_q4_block_v(qs_pool *pool, qs_variant v, uint8_t *codes, float *erro
 void qs_pack_q4_codes(uint8_t *q, const uint8_t *codes, int64_t n);
 /// Sum of (a[i] - b[i])^2 in double precision.
 double qs_squared_error(const float *a, const float *b, int64_t n);
+/// a[i] -= b[i] for i < n.
+void qs_subtract(float *a, const float *b, int64_t n);
+/// out[r * out_stride] = dot(a[r * lda ...], b[r * ldb ...]) over len values, for r < rows.
+void qs_row_dots(float *out, int64_t out_stride, const float *a, int64_t lda, const float *b, int64_t ldb,
+                 int64_t rows, int64_t len);
 
 /// Rows r0 ..< r1 of a matrix as FP32: dst [(r1 - r0), cols].
 void qs_matrix_dequantize_rows(float *dst, const qs_matrix *w, int64_t r0, int64_t r1);

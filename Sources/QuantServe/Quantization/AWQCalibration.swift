@@ -49,8 +49,9 @@ enum AWQCalibration {
         log("awq: searching scales and clipping, then GPTQ rounding, on \(tokens.count) calibration tokens (cached in \(url.path))")
         let start = Date()
         let fp32 = try TransformerModel(source: source, level: .f32, awq: nil, context: context)
-        let result = try AWQSearch(model: fp32).run(tokens: tokens, key: key)
-        log(String(format: "awq: search took %.1f s", Date().timeIntervalSince(start)))
+        let search = AWQSearch(model: fp32)
+        let result = try search.run(tokens: tokens, key: key)
+        log(String(format: "awq: search took %.1f s (%@)", Date().timeIntervalSince(start), search.clock.summary))
         // A cache that cannot be written costs the next start another search, nothing else.
         try? FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
         if (try? RoundedMatrixFile.write(result.layers.map(\.rounded), to: roundedURL.path)) != nil,

@@ -7,22 +7,25 @@ import Foundation
 /// The facts are in shared/FORMATS.md; the search runs once per model and settings, then comes from the cache.
 struct AWQSearch {
     let model: TransformerModel
+    /// Where the search's time goes, by phase (logged after a search).
+    let clock = PhaseClock()
     /// α is searched on AutoAWQ's grid {0, 1/20, ..., 19/20}, coarse to fine: every fourth point, then the two
-    /// neighbours at 1/10 and then at 1/20 of the best so far (9 products instead of 20). Clip max × (1 - i/20), i < 10.
-    static let scaleGrid = 20, scaleCoarseStep = 4, clipGrid = 10
+    /// neighbours at 1/10 and then at 1/20 of the best so far (9 products instead of 20). Clip max × (1 - i/20),
+    /// i < 10, every third i and then the neighbours of each group's best (`bestClips`).
+    static let scaleGrid = 20, scaleCoarseStep = 4, clipGrid = 10, clipCoarseStep = 3
     /// Tokens whose outputs score each α (the products dominate the search's time); the channel statistics and
     /// the clipping search's covariances use every calibration token.
-    static let scaleSearchTokens = 192
-    /// Every setting that changes the result, part of the cache key.
+    static let scaleSearchTokens = 128
     /// The GPTQ rounding that follows the search.
     static let gptq = GPTQ()
+    /// Every setting that changes the result, part of the cache key.
     static var defaultSettings: String {
-        "grid=\(scaleGrid)/\(scaleCoarseStep),clip=\(clipGrid),scoreTokens=\(scaleSearchTokens),gptq=\(gptq.damping)/\(gptq.maximumBlock)/actorder"
+        "grid=\(scaleGrid)/\(scaleCoarseStep),clip=\(clipGrid)/\(clipCoarseStep),scoreTokens=\(scaleSearchTokens),gptq=\(gptq.damping)/\(gptq.maximumBlock)/actorder"
     }
 
     /// Runs `tokens` through the (FP32) model and searches every layer.
     func run(tokens: [Int32], key: String) throws -> AWQResult {
-        let captures = try capture(tokens: tokens)
+        let captures = try clock.measure("capture") { try capture(tokens: tokens) }
         let layers = (0..<model.configuration.layerCount).map { searchLayer($0, captures: captures[$0], tokens: tokens.count) }
         return AWQResult(key: key, layers: layers)
     }
@@ -63,10 +66,12 @@ struct AWQSearch {
         var xAttention = captures[.attentionInput]!, xOutput = captures[.attentionOutput]!
         var xMLP = captures[.mlpInput]!, xDown = captures[.downInput]!
 
-        let attentionScales = bestScales(x: xAttention, n: n, weights: [wq, wk, wv])
-        let mlpScales = bestScales(x: xMLP, n: n, weights: [gate, up], gated: true)
-        let downScales = bestScales(x: xDown, n: n, weights: [down])
-        let outputScales = c.qDim == c.kvDim ? bestScales(x: xOutput, n: n, weights: [wo]) : nil
+        let (attentionScales, mlpScales, downScales, outputScales) = clock.measure("scales") {
+            (bestScales(x: xAttention, n: n, weights: [wq, wk, wv]),
+             bestScales(x: xMLP, n: n, weights: [gate, up], gated: true),
+             bestScales(x: xDown, n: n, weights: [down]),
+             c.qDim == c.kvDim ? bestScales(x: xOutput, n: n, weights: [wo]) : nil)
+        }
 
         // Apply them, as the loader will: weights' columns × s, inputs ÷ s, and the producer of a scaled input ÷ s.
         // Every folding stays exact with Gemma's extra norms: attn_norm and ffn_norm still directly precede Q/K/V and
@@ -89,11 +94,11 @@ struct AWQSearch {
             xOutput.scaleColumns(dividingBy: outputScales)
         }
         // Q and K are not clipped, as in AutoAWQ: attention scores are sensitive to it.
-        let clips: [String: [Float]] = [
+        let clips: [String: [Float]] = clock.measure("clipping") { [
             "v": bestClips(x: xAttention, n: n, w: wv), "o": bestClips(x: xOutput, n: n, w: wo),
             "gate": bestClips(x: xMLP, n: n, w: gate), "up": bestClips(x: xMLP, n: n, w: up),
             "down": bestClips(x: xDown, n: n, w: down),
-        ]
+        ] }
         var result = AWQLayer(attentionScales: attentionScales, outputScales: outputScales, mlpScales: mlpScales,
                               downScales: downScales, clips: clips)
         // GPTQ rounding of every int4 linear on its scaled inputs, each group clamped as the clipping search chose
@@ -104,11 +109,14 @@ struct AWQSearch {
         ]
         for (x, linears) in byInput {
             let k = linears[0].1.cols, format = QuantLevel.int4.format(cols: k, isOutput: false)
-            guard format.kind == QS_FORMAT_Q4,
-                  let f = AWQSearch.gptq.factorise(inputs: x, n: n, k: k, group: format.group) else { continue }
-            for (name, w) in linears {
-                result.rounded[name] = AWQSearch.gptq.quantize(w, factorisation: f, group: format.group, clip: clips[name],
-                                                               pool: model.context.pool)
+            guard format.kind == QS_FORMAT_Q4, let f = clock.measure("gptq factorisation", {
+                AWQSearch.gptq.factorise(inputs: x, n: n, k: k, group: format.group)
+            }) else { continue }
+            clock.measure("gptq rounding") {
+                for (name, w) in linears {
+                    result.rounded[name] = AWQSearch.gptq.quantize(w, factorisation: f, group: format.group,
+                                                                   clip: clips[name], pool: model.context.pool)
+                }
             }
         }
         return result
@@ -222,6 +230,8 @@ struct AWQSearch {
 
     /// Per (row, group): the clipping bound max|w|·(1 - i/20), i < 10, with the lowest output error, measured
     /// through each group's input covariance C_g = X_gᵀX_g: error = d C_g dᵀ with d the row's quantization error.
+    /// Coarse to fine: every third bound (i = 0, 3, 6, 9) for all groups, then each group's two neighbours of its
+    /// best (6 passes over the matrix instead of 10; the same choice wherever a group's error is unimodal in i).
     private func bestClips(x: [Float], n: Int, w: Matrix) -> [Float] {
         let k = w.cols, group = AWQSearch.group(cols: k), groups = k / group
         // Input covariance of each group of channels.
@@ -241,35 +251,50 @@ struct AWQSearch {
                 maxAbs[r * groups + g] = m
             }
         }
-        var best = maxAbs
+        var bestStep = [Int](repeating: 0, count: w.rows * groups)
         var bestError = [Float](repeating: .infinity, count: w.rows * groups)
         var clip = maxAbs
-        var quantized = [Float](repeating: 0, count: w.values.count)
-        var difference = [Float](repeating: 0, count: w.rows * group)
+        var difference = [Float](repeating: 0, count: w.values.count)
         var weighted = [Float](repeating: 0, count: w.rows * group)
-        for i in 0..<AWQSearch.clipGrid {
-            let factor = 1 - Float(i) / 20
-            for j in clip.indices { clip[j] = maxAbs[j] * factor }
-            quantized.withUnsafeMutableBufferPointer { q in
-                qs_fake_quantize_q4(model.context.pool, q.baseAddress, w.values, nil, Int64(w.rows), Int64(k), Int64(group), clip)
+        var error = [Float](repeating: 0, count: w.rows * groups)
+        // Tries step(j) for every (row, group) j at once (nil: leave j as it is).
+        func evaluate(_ step: (Int) -> Int?) {
+            var tried = [Bool](repeating: false, count: clip.count)
+            for j in clip.indices {
+                guard let i = step(j), (0..<AWQSearch.clipGrid).contains(i) else { continue }
+                clip[j] = maxAbs[j] * (1 - Float(i) / 20)
+                tried[j] = true
             }
-            for g in 0..<groups {
-                for r in 0..<w.rows {
-                    for j in 0..<group { difference[r * group + j] = quantized[r * k + g * group + j] - w.values[r * k + g * group + j] }
-                }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(w.rows), Int32(group), Int32(group), 1,
-                            difference, Int32(group), covariance[g], Int32(group), 0, &weighted, Int32(group))
-                for r in 0..<w.rows {
-                    var e: Float = 0
-                    for j in 0..<group { e += weighted[r * group + j] * difference[r * group + j] }
-                    if e < bestError[r * groups + g] {
-                        bestError[r * groups + g] = e
-                        best[r * groups + g] = clip[r * groups + g]
+            guard tried.contains(true) else { return }
+            difference.withUnsafeMutableBufferPointer { d in
+                qs_fake_quantize_q4(model.context.pool, d.baseAddress, w.values, nil, Int64(w.rows), Int64(k), Int64(group), clip)
+                qs_subtract(d.baseAddress, w.values, Int64(d.count))
+            }
+            // error[r, g] = D_g[r] · (D_g C_g)[r], D_g the group's columns of the difference (stride k).
+            difference.withUnsafeBufferPointer { d in
+                error.withUnsafeMutableBufferPointer { e in
+                    for g in 0..<groups {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(w.rows), Int32(group), Int32(group), 1,
+                                    d.baseAddress! + g * group, Int32(k), covariance[g], Int32(group), 0, &weighted, Int32(group))
+                        qs_row_dots(e.baseAddress! + g, Int64(groups), d.baseAddress! + g * group, Int64(k), weighted,
+                                    Int64(group), Int64(w.rows), Int64(group))
                     }
                 }
             }
+            for j in clip.indices where tried[j] && error[j] < bestError[j] {
+                let i = step(j)!
+                bestError[j] = error[j]
+                bestStep[j] = i
+            }
         }
-        return best
+        let coarse = AWQSearch.clipCoarseStep
+        for i in stride(from: 0, to: AWQSearch.clipGrid, by: coarse) { evaluate { _ in i } }
+        let coarseBest = bestStep
+        for offset in 1...(coarse / 2) {
+            evaluate { coarseBest[$0] - offset }
+            evaluate { coarseBest[$0] + offset }
+        }
+        return zip(maxAbs, bestStep).map { m, i in m * (1 - Float(i) / 20) }
     }
 
 }
