@@ -1,35 +1,57 @@
 #!/usr/bin/env bash
 # Single-stream speed side by side with llama.cpp, in one run on this machine:
 # llama-bench (pp128, tg64, 2 threads) on F16, Q8_0 and Q4_0 requantizations of the model, and `quantserve bench`
-# at the matching levels (fp16, int8, int4) plus nf4. Prints both tables and the ratios.
+# at the matching levels (fp16, int8, int4) plus nf4 (against Q4_0).
+# This machine's speed drifts by tens of percent over minutes, so each level is measured right after its peer, in
+# ROUNDS rounds (default 3); the table gives the median of each engine's figures and of the per-round ratios, and
+# the ratios' range.
 #   Benchmarks/compare_speed.sh [MODEL]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf}
+ROUNDS=${ROUNDS:-3}
 LLAMA=$(Benchmarks/setup_llamacpp.sh)
 WORK=${QUANTSERVE_BENCH_DIR:-$HOME/.cache/quantserve/bench}
+BIN=${BIN:-.build/release/quantserve}
 mkdir -p "$WORK"
 for t in F16 Q8_0 Q4_0; do
   [ -f "$WORK/$t.gguf" ] || "$LLAMA/llama-quantize" --allow-requantize "$MODEL" "$WORK/$t.gguf" "$t" 2 > "$WORK/quantize-$t.log" 2>&1
 done
 THREADS=$(nproc)
-"$LLAMA/llama-bench" -m "$WORK/F16.gguf,$WORK/Q8_0.gguf,$WORK/Q4_0.gguf" -p 128 -n 64 -t "$THREADS" -o json > "$WORK/llama-bench.json"
-.build/release/quantserve bench --model "$MODEL" --quant fp16,int8,int4,nf4 --threads "$THREADS" --json > "$WORK/quantserve-bench.json"
-python3 - "$WORK/llama-bench.json" "$WORK/quantserve-bench.json" <<'PY'
+# A first load of each level outside the rounds (int4's AWQ search, if not cached yet; the page cache).
+"$BIN" bench --model "$MODEL" --quant fp16,int8,int4,nf4 --threads "$THREADS" --repetitions 1 --json > /dev/null
+RESULTS="$WORK/compare_speed.jsonl"
+: > "$RESULTS"
+for round in $(seq "$ROUNDS"); do
+  for pair in fp16:F16 int8:Q8_0 int4:Q4_0 nf4:Q4_0; do
+    level=${pair%%:*}; peer=${pair##*:}
+    "$LLAMA/llama-bench" -m "$WORK/$peer.gguf" -p 128 -n 64 -t "$THREADS" -o json > "$WORK/llama-bench.json"
+    "$BIN" bench --model "$MODEL" --quant "$level" --threads "$THREADS" --json > "$WORK/quantserve-bench.json"
+    python3 - "$round" "$level" "$peer" "$WORK/llama-bench.json" "$WORK/quantserve-bench.json" >> "$RESULTS" <<'PY'
 import json, sys
-peer = json.load(open(sys.argv[1]))
-ours = {r["quant"]: r for r in json.load(open(sys.argv[2]))}
-def peer_speed(kind, path_part, key):
-    for r in peer:
-        if path_part in r["model_filename"] and ((kind == "pp" and r["n_prompt"] > 0) or (kind == "tg" and r["n_gen"] > 0)):
-            return r["avg_ts"]
-pairs = [("fp16", "F16"), ("int8", "Q8_0"), ("int4", "Q4_0"), ("nf4", "Q4_0")]
-print("| level | weights MiB | load s | prefill tok/s (pp128) | llama.cpp pp128 | ratio | decode tok/s (tg64) | llama.cpp tg64 | ratio |")
+round_, level, peer, peer_file, ours_file = sys.argv[1:]
+peer_rows = json.load(open(peer_file))
+ours = json.load(open(ours_file))[0]
+pp = next(r["avg_ts"] for r in peer_rows if r["n_prompt"] > 0)
+tg = next(r["avg_ts"] for r in peer_rows if r["n_gen"] > 0)
+print(json.dumps({"round": int(round_), "level": level, "peer": peer, "ours": ours, "peer_pp": pp, "peer_tg": tg}))
+PY
+  done
+done
+python3 - "$RESULTS" <<'PY'
+import json, statistics, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+print("| level | weights MiB | load s | prefill tok/s (pp128) | llama.cpp pp128 | ratio (range) | decode tok/s (tg64) | llama.cpp tg64 | ratio (range) |")
 print("|---|---|---|---|---|---|---|---|---|")
-for level, t in pairs:
-    if level not in ours: continue
-    o = ours[level]
-    pp, tg = peer_speed("pp", t + ".gguf", "avg_ts"), peer_speed("tg", t + ".gguf", "avg_ts")
-    print(f"| {level} (vs {t}) | {o['weights_bytes']/2**20:.0f} | {o['load_s']:.2f} | {o['prefill_tok_s']:.1f} | {pp:.1f} | "
-          f"{o['prefill_tok_s']/pp:.2f} | {o['decode_tok_s']:.1f} | {tg:.1f} | {o['decode_tok_s']/tg:.2f} |")
+for level in ["fp16", "int8", "int4", "nf4"]:
+    rs = [r for r in rows if r["level"] == level]
+    if not rs: continue
+    med = lambda f: statistics.median(f(r) for r in rs)
+    span = lambda f: f"{min(f(r) for r in rs):.2f}-{max(f(r) for r in rs):.2f}"
+    pp_ratio = lambda r: r["ours"]["prefill_tok_s"] / r["peer_pp"]
+    tg_ratio = lambda r: r["ours"]["decode_tok_s"] / r["peer_tg"]
+    print(f"| {level} (vs {rs[0]['peer']}) | {rs[0]['ours']['weights_bytes'] / 2**20:.0f} | {med(lambda r: r['ours']['load_s']):.2f} | "
+          f"{med(lambda r: r['ours']['prefill_tok_s']):.1f} | {med(lambda r: r['peer_pp']):.1f} | {med(pp_ratio):.2f} ({span(pp_ratio)}) | "
+          f"{med(lambda r: r['ours']['decode_tok_s']):.1f} | {med(lambda r: r['peer_tg']):.1f} | {med(tg_ratio):.2f} ({span(tg_ratio)}) |")
+print(f"\n{len(rows) // 4} rounds; medians over rounds, the ratio's range in brackets.")
 PY

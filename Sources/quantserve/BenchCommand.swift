@@ -9,6 +9,8 @@ struct BenchCommand: Command {
         OptionSpec(name: "quant", valueName: "LIST", help: "comma-separated levels (default fp16,int8,int4,nf4)"),
         OptionSpec(name: "prompt-tokens", valueName: "N", help: "prompt length for prefill (default 128)"),
         OptionSpec(name: "decode-tokens", valueName: "N", help: "tokens generated for decode (default 64)"),
+        OptionSpec(name: "repetitions", valueName: "N",
+                   help: "timed rounds after a warm-up, rates averaged (default 5, as llama-bench -r)"),
         OptionSpec(name: "concurrency", valueName: "N",
                    help: "also measure aggregate_tok_s: decode tok/s across N concurrent sequences (prefill excluded)"),
         OptionSpec(name: "json", valueName: nil, help: "print a JSON list instead of a table"),
@@ -20,6 +22,7 @@ struct BenchCommand: Command {
             .map { try parseLevel(String($0)) }
         let promptTokens = try arguments.int("prompt-tokens", range: 1...32768) ?? 128
         let decodeTokens = try arguments.int("decode-tokens", range: 1...32768) ?? 64
+        let repetitions = try arguments.int("repetitions", range: 1...1000) ?? 5
         let concurrency = try arguments.int("concurrency", range: 1...4096)
         var options = try arguments.engineOptions()
         if let concurrency {
@@ -36,7 +39,7 @@ struct BenchCommand: Command {
         for level in levels {
             var row = try withExtendedLifetime(ComputeContext(threads: options.threads)) { context in
                 try SpeedBenchmark.run(path: path, level: level, context: context, promptTokens: promptTokens,
-                                       decodeTokens: decodeTokens, log: logToStderr)
+                                       decodeTokens: decodeTokens, repetitions: repetitions, log: logToStderr)
             }
             if let concurrency {
                 let engine = try startEngine(path: path, level: level, options: options, calibration: nil)

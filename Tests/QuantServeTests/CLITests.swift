@@ -76,6 +76,7 @@ final class CLITests: XCTestCase {
         try assertFails(["perplexity", "--model", model, "--file", try Fixtures.path("tiny-qwen2.json"), "--ctx-size", "4"],
                         "'--ctx-size' must be an integer in 8...")
         try assertFails(["bench", "--model", model, "--quant", "fp16,bogus"], "unknown quantization level 'bogus'")
+        try assertFails(["bench", "--model", model, "--repetitions", "0"], "'--repetitions' must be an integer in 1...1000, got '0'")
         try assertFails(["generate", "--model", model, "--prompt", "a", "--seed", "x"], "'--seed' must be a non-negative integer")
         try assertFails(["generate", "--model", model, "--prompt", "", "--temperature", "0"], "the prompt is empty")
     }
@@ -140,7 +141,7 @@ final class CLITests: XCTestCase {
 
     func testBenchPrintsARowPerLevel() throws {
         let r = try run(["bench", "--model", Fixtures.path("tiny-qwen2.gguf"), "--quant", "fp16,int8,nf4", "--json",
-                         "--prompt-tokens", "16", "--decode-tokens", "4"])
+                         "--prompt-tokens", "16", "--decode-tokens", "4", "--repetitions", "2"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let rows = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
         XCTAssertEqual(rows.map { $0["quant"] as? String }, ["fp16", "int8", "nf4"])

@@ -13,33 +13,42 @@ public struct SpeedResult: Sendable, Codable {
 }
 
 /// Single-stream speed as llama-bench measures it: a prompt of `promptTokens` prefilled in one pass, then
-/// `decodeTokens` generated one at a time (greedy, end-of-generation ignored), each timed separately.
+/// `decodeTokens` generated one at a time (greedy, end-of-generation ignored), each timed separately; after one
+/// untimed warm-up round, `repetitions` rounds from an empty cache, each rate the mean over rounds (llama-bench's
+/// `-r 5` and `avg_ts`).
 public enum SpeedBenchmark {
     public static func run(path: String, level: QuantLevel, context: ComputeContext, promptTokens: Int = 128,
-                           decodeTokens: Int = 64, log: (String) -> Void = { _ in }) throws -> SpeedResult {
+                           decodeTokens: Int = 64, repetitions: Int = 5,
+                           log: (String) -> Void = { _ in }) throws -> SpeedResult {
+        precondition(repetitions > 0, "at least one repetition")
         let loaded = try ModelLoader.load(path: path, level: level, context: context, log: log)
         let model = loaded.model
         // A fixed, deterministic prompt: token ids cycling through the ordinary vocabulary.
         let vocab = min(loaded.tokenizer.vocabularySize, model.configuration.vocabularySize)
         let prompt = (0..<promptTokens).map { Int32(1000 + ($0 * 7919) % max(vocab - 1000, 1)) }
         let cache = model.makeCache(capacity: promptTokens + decodeTokens + 1)
-        // Warm-up: one small pass so page faults and first-call costs stay out of the timings.
-        _ = try model.forward(Array(prompt.prefix(8)), cache: cache)
-        cache.reset()
-
         // One logits buffer for every step, as the engine has.
         var logits = [Float](repeating: 0, count: model.configuration.vocabularySize)
-        let prefillStart = DispatchTime.now()
-        try logits.withUnsafeMutableBufferPointer { try model.forward(prompt, cache: cache, into: $0.baseAddress!) }
-        let prefill = DispatchTime.now().seconds(since: prefillStart)
-        let decodeStart = DispatchTime.now()
-        for _ in 0..<decodeTokens {
-            let next = logits.withUnsafeBufferPointer { Sampler.argmax($0) }
-            try logits.withUnsafeMutableBufferPointer { try model.forward([next], cache: cache, into: $0.baseAddress!) }
+        func round() throws -> (prefill: Double, decode: Double) {
+            cache.reset()
+            let prefillStart = DispatchTime.now()
+            try logits.withUnsafeMutableBufferPointer { try model.forward(prompt, cache: cache, into: $0.baseAddress!) }
+            let prefill = DispatchTime.now().seconds(since: prefillStart)
+            let decodeStart = DispatchTime.now()
+            for _ in 0..<decodeTokens {
+                let next = logits.withUnsafeBufferPointer { Sampler.argmax($0) }
+                try logits.withUnsafeMutableBufferPointer { try model.forward([next], cache: cache, into: $0.baseAddress!) }
+            }
+            return (Double(promptTokens) / prefill, Double(decodeTokens) / DispatchTime.now().seconds(since: decodeStart))
         }
-        let decode = DispatchTime.now().seconds(since: decodeStart)
+        // Warm-up: page faults and first-call costs stay out of the timings.
+        _ = try round()
+        var rates: [(prefill: Double, decode: Double)] = []
+        for _ in 0..<repetitions { rates.append(try round()) }
+        let n = Double(repetitions)
         return SpeedResult(quant: level.rawValue, weights_bytes: model.weightBytes, load_s: loaded.loadSeconds,
-                           prefill_tok_s: Double(promptTokens) / prefill, decode_tok_s: Double(decodeTokens) / decode)
+                           prefill_tok_s: rates.reduce(0) { $0 + $1.prefill } / n,
+                           decode_tok_s: rates.reduce(0) { $0 + $1.decode } / n)
     }
 }
 
