@@ -19,15 +19,20 @@ typedef struct {
     float scale, zero;
 } q4_group;
 
-static inline q4_group q4_group_params(const float *x, int64_t n, const float *clip) {
-    float lo = x[0], hi = x[0];
-    for (int64_t j = 1; j < n; j++) { lo = fminf(lo, x[j]); hi = fmaxf(hi, x[j]); }
+// The group's parameters from its minimum and maximum.
+static inline q4_group q4_group_from_range(float lo, float hi, const float *clip) {
     if (clip) { lo = fmaxf(lo, -*clip); hi = fminf(hi, *clip); }
     q4_group p;
     p.scale_half = qs_fp32_to_fp16(fmaxf(hi - lo, 1e-5f) / 15.0f);
     p.scale = qs_fp16_to_fp32(p.scale_half);
     p.zero = fminf(fmaxf(-round_even(lo / p.scale), 0), 15);
     return p;
+}
+
+static inline q4_group q4_group_params(const float *x, int64_t n, const float *clip) {
+    float lo = x[0], hi = x[0];
+    for (int64_t j = 1; j < n; j++) { lo = fminf(lo, x[j]); hi = fmaxf(hi, x[j]); }
+    return q4_group_from_range(lo, hi, clip);
 }
 
 static inline float q4_code(float w, q4_group p) {

@@ -239,10 +239,6 @@ double qs_squared_error(const float *a, const float *b, int64_t n) {
     return total;
 }
 
-void qs_subtract(float *a, const float *b, int64_t n) {
-    for (int64_t i = 0; i < n; i++) a[i] -= b[i];
-}
-
 void qs_row_dots(float *out, int64_t out_stride, const float *a, int64_t lda, const float *b, int64_t ldb,
                  int64_t rows, int64_t len) {
     for (int64_t r = 0; r < rows; r++) {

@@ -2,6 +2,7 @@
 // the same IEEE operations; roundf's ties-away-from-zero is rebuilt from a truncation and the exact remainder).
 // They matter for start-up: a 0.5B model's embeddings alone are 136M values.
 #include "CKernels.h"
+#include "q4_group.h"
 #include <immintrin.h>
 #include <math.h>
 
@@ -29,6 +30,17 @@ static inline AVX2 __m256 roundf_avx2(__m256 v) {
     __m256 up = _mm256_cmp_ps(abs_avx2(_mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
     __m256 one = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), _mm256_set1_ps(1.0f));
     return _mm256_add_ps(t, _mm256_and_ps(up, one));
+}
+
+// q4_group_params (q4_group.h) for n a multiple of 8: the same min and max, so the same scale and zero point.
+static inline AVX2 q4_group q4_group_params_avx2(const float *x, int64_t n, const float *clip) {
+    __m256 vmin = _mm256_loadu_ps(x), vmax = vmin;
+    for (int64_t j = 8; j < n; j += 8) {
+        __m256 v = _mm256_loadu_ps(x + j);
+        vmin = _mm256_min_ps(vmin, v);
+        vmax = _mm256_max_ps(vmax, v);
+    }
+    return q4_group_from_range(hmin_avx2(vmin), hmax_avx2(vmax), clip);
 }
 
 // Pack 32 codes (0..15) held in four vectors of eight i32: byte j = code[j] | code[j + 16] << 4.
@@ -98,21 +110,10 @@ AVX2 void qs_quantize_q4_avx2(uint8_t *q, uint16_t *scales, uint8_t *zeros, cons
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t g = 0; g < groups; g++) {
             const float *x = src + r * cols + g * group;
-            __m256 vmin = _mm256_loadu_ps(x), vmax = vmin;
-            for (int64_t j = 8; j < group; j += 8) {
-                __m256 v = _mm256_loadu_ps(x + j);
-                vmin = _mm256_min_ps(vmin, v);
-                vmax = _mm256_max_ps(vmax, v);
-            }
-            float lo = hmin_avx2(vmin), hi = hmax_avx2(vmax);
-            if (clip) { lo = fmaxf(lo, -clip[r * groups + g]); hi = fminf(hi, clip[r * groups + g]); }
-            uint16_t scale_half = qs_fp32_to_fp16(fmaxf(hi - lo, 1e-5f) / 15.0f);
-            float scale = qs_fp16_to_fp32(scale_half);
-            float zp = (lo / scale + 12582912.0f) - 12582912.0f;
-            zp = fminf(fmaxf(-zp, 0), 15);
-            scales[r * groups + g] = scale_half;
-            zeros[r * groups + g] = (uint8_t)zp;
-            const __m256 vs = _mm256_set1_ps(scale), vz = _mm256_set1_ps(zp);
+            q4_group p = q4_group_params_avx2(x, group, clip ? clip + r * groups + g : NULL);
+            scales[r * groups + g] = p.scale_half;
+            zeros[r * groups + g] = (uint8_t)p.zero;
+            const __m256 vs = _mm256_set1_ps(p.scale), vz = _mm256_set1_ps(p.zero);
             for (int64_t b = 0; b < group / 32; b++) {
                 __m256i c[4];
                 for (int k = 0; k < 4; k++) {
@@ -136,19 +137,12 @@ AVX2 void qs_fake_quantize_q4_avx2(float *dst, const float *src, const float *co
         for (int64_t g = 0; g < groups; g++) {
             const float *x = src + r * cols + g * group;
             const float *s = col_scale ? col_scale + g * group : NULL;
-            __m256 vmin = _mm256_set1_ps(INFINITY), vmax = _mm256_set1_ps(-INFINITY);
             for (int64_t j = 0; j < group; j += 8) {
                 __m256 v = _mm256_loadu_ps(x + j);
-                if (s) v = _mm256_mul_ps(v, _mm256_loadu_ps(s + j));
-                _mm256_store_ps(buffer + j, v);
-                vmin = _mm256_min_ps(vmin, v);
-                vmax = _mm256_max_ps(vmax, v);
+                _mm256_store_ps(buffer + j, s ? _mm256_mul_ps(v, _mm256_loadu_ps(s + j)) : v);
             }
-            float lo = hmin_avx2(vmin), hi = hmax_avx2(vmax);
-            if (clip) { lo = fmaxf(lo, -clip[r * groups + g]); hi = fminf(hi, clip[r * groups + g]); }
-            float scale = qs_fp16_to_fp32(qs_fp32_to_fp16(fmaxf(hi - lo, 1e-5f) / 15.0f));
-            float zp = fminf(fmaxf(-((lo / scale + 12582912.0f) - 12582912.0f), 0), 15);
-            const __m256 vs = _mm256_set1_ps(scale), vz = _mm256_set1_ps(zp);
+            q4_group p = q4_group_params_avx2(buffer, group, clip ? clip + r * groups + g : NULL);
+            const __m256 vs = _mm256_set1_ps(p.scale), vz = _mm256_set1_ps(p.zero);
             float *y = dst + r * cols + g * group;
             for (int64_t j = 0; j < group; j += 8) {
                 __m256 v = _mm256_div_ps(_mm256_load_ps(buffer + j), vs);

@@ -114,8 +114,6 @@ void qs_gptq_q4_block_v(qs_pool *pool, qs_variant v, uint8_t *codes, float *erro
 void qs_pack_q4_codes(uint8_t *q, const uint8_t *codes, int64_t n);
 /// Sum of (a[i] - b[i])^2 in double precision.
 double qs_squared_error(const float *a, const float *b, int64_t n);
-/// a[i] -= b[i] for i < n.
-void qs_subtract(float *a, const float *b, int64_t n);
 /// out[r * out_stride] = dot(a[r * lda ...], b[r * ldb ...]) over len values, for r < rows.
 void qs_row_dots(float *out, int64_t out_stride, const float *a, int64_t lda, const float *b, int64_t ldb,
                  int64_t rows, int64_t len);

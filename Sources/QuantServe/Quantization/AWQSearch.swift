@@ -235,14 +235,7 @@ struct AWQSearch {
     private func bestClips(x: [Float], n: Int, w: Matrix) -> [Float] {
         let k = w.cols, group = AWQSearch.group(cols: k), groups = k / group
         // Input covariance of each group of channels.
-        var covariance = [[Float]](repeating: [Float](repeating: 0, count: group * group), count: groups)
-        var xg = [Float](repeating: 0, count: n * group)
-        for g in 0..<groups {
-            for t in 0..<n { for j in 0..<group { xg[t * group + j] = x[t * k + g * group + j] } }
-            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(group), Int32(n), 1, xg, Int32(group), 0,
-                        &covariance[g], Int32(group))
-            for i in 0..<group { for j in 0..<i { covariance[g][i * group + j] = covariance[g][j * group + i] } }
-        }
+        let covariance = (0..<groups).map { g in GPTQ.covariance(x, n: n, k: k, columns: g * group, width: group) }
         var maxAbs = [Float](repeating: 0, count: w.rows * groups)
         for r in 0..<w.rows {
             for g in 0..<groups {
@@ -268,7 +261,7 @@ struct AWQSearch {
             guard tried.contains(true) else { return }
             difference.withUnsafeMutableBufferPointer { d in
                 qs_fake_quantize_q4(model.context.pool, d.baseAddress, w.values, nil, Int64(w.rows), Int64(k), Int64(group), clip)
-                qs_subtract(d.baseAddress, w.values, Int64(d.count))
+                cblas_saxpy(Int32(d.count), -1, w.values, 1, d.baseAddress, 1)
             }
             // error[r, g] = D_g[r] · (D_g C_g)[r], D_g the group's columns of the difference (stride k).
             difference.withUnsafeBufferPointer { d in
