@@ -267,44 +267,53 @@ AVX2 ALWAYS_INLINE __m256 block_dot_wide(__m256i wlo, __m256i whi, const int16_t
 QROW_WIDE_AVX2(1)
 QROW_WIDE_AVX2(4)
 
-// Q4 with groups of 64 or more: two blocks at a time from one 32-byte load. The low nibbles hold elements 0-15 of
-// both blocks, the high nibbles elements 16-31, matching the paired activations; the two maddubs results add in
-// int16 (at most 2 * 2 * 15 * 127 per lane), and one FMA takes both blocks' scales. Pairs alternate between two
-// accumulators; the reduction order per activation row is fixed whatever COUNT is.
-#define QPAIR_AVX2(COUNT)                                                                                         \
-    AVX2 ALWAYS_INLINE void qpair_avx2_##COUNT(float *out, int64_t ldo, const uint8_t *wrow, const float *ws,      \
-                                               const float *wz, const quantized_activations *a, int64_t cols,     \
-                                               int64_t groups, int64_t i0, int64_t r, int pshift) {               \
+// Q4 with groups of 64 or more: RT weight rows against CT activation rows, two blocks at a time from one 32-byte load
+// per weight row. The low nibbles hold elements 0-15 of both blocks, the high nibbles elements 16-31, matching the
+// paired activations; the two maddubs results add in int16 (at most 2 * 2 * 15 * 127 per lane), and one FMA takes
+// both blocks' scales. Every (weight row, activation row) has one accumulator, fed the pairs in order and then the
+// zero-point term eight groups at a time, so its result is the same whatever tile computes it.
+// ws, wz [RT][gstride]: the rows' scales and scale times zero point per group, as floats.
+#define QPAIR_AVX2(RT, CT, PREFETCH)                                                                                      \
+    AVX2 ALWAYS_INLINE void qpair_avx2_##RT##x##CT(float *out, int64_t ldo, const uint8_t *wrow, int64_t wstride,  \
+                                                   const float *ws, const float *wz, int64_t gstride,             \
+                                                   const quantized_activations *a, int64_t cols, int64_t groups,  \
+                                                   int64_t i0, int64_t r, int pshift) {                           \
         const int64_t pairs = cols / 64;                                                                          \
         const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);                                \
-        __m256 acc0[COUNT], acc1[COUNT];                                                                          \
-        for (int k = 0; k < COUNT; k++) acc0[k] = acc1[k] = _mm256_setzero_ps();                                  \
-        for (int64_t p = 0; p < pairs; p += 2) {                                                                  \
-            for (int h = 0; h < 2 && p + h < pairs; h++) {                                                        \
-                __m256i v = _mm256_loadu_si256((const __m256i *)(wrow + (p + h) * 32));                           \
+        __m256 acc[RT][CT];                                                                                       \
+        for (int t = 0; t < RT; t++)                                                                              \
+            for (int k = 0; k < CT; k++) acc[t][k] = _mm256_setzero_ps();                                         \
+        for (int64_t p = 0; p < pairs; p++) {                                                                     \
+            for (int t = 0; t < RT; t++) {                                                                        \
+                __m256i v = _mm256_loadu_si256((const __m256i *)(wrow + t * wstride + p * 32));                   \
+                if (PREFETCH) _mm_prefetch((const char *)(wrow + (t + RT) * wstride + p * 32), _MM_HINT_T0);      \
                 __m256i lo = _mm256_and_si256(v, mask), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);     \
-                __m256 scale = _mm256_set1_ps(ws[(p + h) >> pshift]);                                              \
-                for (int k = 0; k < COUNT; k++) {                                                                 \
-                    const int8_t *x = a->pq + (i0 + k) * cols + (p + h) * 64;                                     \
+                __m256 scale = _mm256_broadcast_ss(ws + t * gstride + (p >> pshift));                             \
+                for (int k = 0; k < CT; k++) {                                                                    \
+                    const int8_t *x = a->pq + (i0 + k) * cols + p * 64;                                           \
                     __m256i s16 = _mm256_add_epi16(                                                               \
                         _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)x)),                         \
                         _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 32))));                 \
-                    __m256 d = _mm256_mul_ps(scale, _mm256_loadu_ps(a->pd + ((i0 + k) * pairs + p + h) * 8));     \
-                    __m256 prod = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));                               \
-                    if (h == 0) acc0[k] = _mm256_fmadd_ps(prod, d, acc0[k]);                                      \
-                    else acc1[k] = _mm256_fmadd_ps(prod, d, acc1[k]);                                             \
+                    __m256 d = _mm256_mul_ps(scale, _mm256_loadu_ps(a->pd + ((i0 + k) * pairs + p) * 8));         \
+                    acc[t][k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones)), d, acc[t][k]);  \
                 }                                                                                                 \
             }                                                                                                     \
         }                                                                                                         \
-        for (int k = 0; k < COUNT; k++) {                                                                         \
-            float sum = qs_hsum_avx2(_mm256_add_ps(acc0[k], acc1[k]));                                            \
-            const float *gs = a->gsum + (i0 + k) * groups;                                                        \
-            for (int64_t g = 0; g < groups; g++) sum -= wz[g] * gs[g];                                            \
-            out[(i0 + k) * ldo + r] = sum;                                                                        \
+        for (int64_t g = 0; g < groups; g += 8) {                                                                 \
+            __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(groups - g)),                             \
+                                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));                        \
+            for (int k = 0; k < CT; k++) {                                                                        \
+                __m256 gs = _mm256_maskload_ps(a->gsum + (i0 + k) * groups + g, lanes);                           \
+                for (int t = 0; t < RT; t++)                                                                      \
+                    acc[t][k] = _mm256_fnmadd_ps(_mm256_maskload_ps(wz + t * gstride + g, lanes), gs, acc[t][k]); \
+            }                                                                                                     \
         }                                                                                                         \
+        for (int t = 0; t < RT; t++)                                                                              \
+            for (int k = 0; k < CT; k++) out[(i0 + k) * ldo + r + t] = qs_hsum_avx2(acc[t][k]);                   \
     }
-QPAIR_AVX2(1)
-QPAIR_AVX2(4)
+QPAIR_AVX2(1, 1, 0)
+QPAIR_AVX2(4, 1, 1)
+QPAIR_AVX2(1, 8, 0)
 
 AVX2 ALWAYS_INLINE void qmatmul_avx2_format(float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a,
                                             int64_t n, int64_t r0, int64_t r1, qs_format format) {
@@ -339,20 +348,67 @@ AVX2 ALWAYS_INLINE void qmatmul_avx2_format(float *out, int64_t ldo, const qs_ma
                 for (; i < c1; i++) qrow_wide_avx2_1(out, ldo, (const int8_t *)wrow, ws, a, cols, i, r);
                 continue;
             }
-            if (format == QS_FORMAT_Q4 && group >= 64) {
-                // Pairs of blocks: groups hold 2 << (gshift - 1) pairs.
-                for (; i + 4 <= c1; i += 4) qpair_avx2_4(out, ldo, wrow, ws, wz, a, cols, groups, i, r, gshift - 1);
-                for (; i < c1; i++) qpair_avx2_1(out, ldo, wrow, ws, wz, a, cols, groups, i, r, gshift - 1);
-                continue;
-            }
             for (; i + 4 <= c1; i += 4) qrow_avx2_4(out, ldo, format, wrow, ws, wz, a, cols, groups, i, r, gshift, nf4_table);
             for (; i < c1; i++) qrow_avx2_1(out, ldo, format, wrow, ws, wz, a, cols, groups, i, r, gshift, nf4_table);
         }
     }
 }
 
+// Rows r ..< r + count of a Q4 matrix: their scales ws and scale times zero point wz per group, as floats
+// ([count, groups], the matrix's own layout).
+AVX2 static inline void q4_row_params_avx2(float *ws, float *wz, const qs_matrix *w, int64_t r, int64_t count) {
+    const int64_t groups = w->cols / w->group, total = count * groups;
+    const uint16_t *h = (const uint16_t *)w->scales + r * groups;
+    const uint8_t *z = w->zeros + r * groups;
+    int64_t i = 0;
+    for (; i + 8 <= total; i += 8) {
+        __m256 s = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i)));
+        _mm256_storeu_ps(ws + i, s);
+        _mm256_storeu_ps(wz + i, _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(z + i))))));
+    }
+    for (; i < total; i++) {
+        ws[i] = _cvtsh_ss(h[i]);
+        wz[i] = ws[i] * (float)z[i];
+    }
+}
+
+// Q4 rows r0 ..< r1 with groups of 64 or more, in tiles: 4 weight rows at a time against one activation row (decode),
+// 2 against 4 (batches).
+AVX2 static void qmatmul_q4_pairs_avx2(float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a,
+                                       int64_t n, int64_t r0, int64_t r1) {
+    enum { RT = 4 };
+    const int64_t cols = w->cols, groups = cols / w->group, gstride = groups;
+    const int pshift = __builtin_ctzll((unsigned long long)(w->group / 64));
+    float ws[RT * gstride], wz[RT * gstride];
+    for (int64_t c0 = 0; c0 < n; c0 += QS_ACTIVATION_CHUNK) {
+        const int64_t c1 = c0 + QS_ACTIVATION_CHUNK < n ? c0 + QS_ACTIVATION_CHUNK : n;
+        for (int64_t r = r0; r < r1; r += RT) {
+            const int64_t rt = r + RT <= r1 ? RT : r1 - r;
+            q4_row_params_avx2(ws, wz, w, r, rt);
+            const uint8_t *wrow = (const uint8_t *)w->data + r * (cols / 2);
+            if (rt < RT) {
+                for (int64_t t = 0; t < rt; t++)
+                    for (int64_t i = c0; i < c1; i++)
+                        qpair_avx2_1x1(out, ldo, wrow + t * (cols / 2), cols / 2, ws + t * gstride, wz + t * gstride,
+                                       gstride, a, cols, groups, i, r + t, pshift);
+                continue;
+            }
+            int64_t i = c0;
+            for (; i + 8 <= c1; i += 8)
+                for (int t = 0; t < RT; t++)
+                    qpair_avx2_1x8(out, ldo, wrow + t * (cols / 2), cols / 2, ws + t * gstride, wz + t * gstride,
+                                   gstride, a, cols, groups, i, r + t, pshift);
+            for (; i < c1; i++) qpair_avx2_4x1(out, ldo, wrow, cols / 2, ws, wz, gstride, a, cols, groups, i, r, pshift);
+        }
+    }
+}
+
 AVX2 static void qmatmul_avx2(float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a, int64_t n,
                               int64_t r0, int64_t r1) {
+    if (w->format == QS_FORMAT_Q4 && w->group >= 64) {
+        qmatmul_q4_pairs_avx2(out, ldo, w, a, n, r0, r1);
+        return;
+    }
     switch (w->format) {
     case QS_FORMAT_Q8: qmatmul_avx2_format(out, ldo, w, a, n, r0, r1, QS_FORMAT_Q8); break;
     case QS_FORMAT_Q4: qmatmul_avx2_format(out, ldo, w, a, n, r0, r1, QS_FORMAT_Q4); break;

@@ -126,7 +126,7 @@ final class QuantizedKernelTests: XCTestCase {
             for v in [QS_VARIANT_SCALAR, qs_best_variant()] {
                 let alone = product(m, Array(x[0..<cols]), n: 1, variant: v, pool: pools[0])
                 for pool in pools {
-                    for n in [2, 16, 40] {
+                    for n in [2, 11, 16, 40] {
                         let batch = product(m, Array(x[0..<(n * cols)]), n: n, variant: v, pool: pool)
                         XCTAssertEqual(Array(batch[0..<rows]), alone, "\(format.name) n=\(n)")
                     }

@@ -1,0 +1,107 @@
+// Times the quantized matrix products of one token's forward pass over Qwen2.5-0.5B's shapes (24 layers of q, k, v,
+// o, gate, up, down; then the output matrix), without the rest of the engine: decode (1 row) and prefill (n rows).
+// Weights are random, quantized with the product's own quantizers, and distinct per layer so decode streams them
+// from memory as the engine does. Reports matmul-only tokens/s and the bytes-per-second it implies.
+//   make -C Benchmarks/kernels && Benchmarks/kernels/qmatmul_bench [int4|int8|nf4] [threads] [prefill rows]
+#include "CKernels.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { LAYERS = 24, HIDDEN = 896, INTER = 4864, KV = 128, VOCAB = 151936 };
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static float *random_floats(int64_t n, unsigned *seed) {
+    float *x = malloc(n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) x[i] = (float)rand_r(seed) / (float)RAND_MAX * 2 - 1;
+    return x;
+}
+
+static qs_matrix make_matrix(qs_format f, int64_t rows, int64_t cols, unsigned *seed) {
+    int64_t group = f == QS_FORMAT_Q8 ? 32 : f == QS_FORMAT_NF4 ? 64 : 128;
+    qs_matrix m = {f, rows, cols, group, NULL, NULL, NULL};
+    void *data = aligned_alloc(64, (qs_matrix_data_bytes(f, rows, cols) + 63) / 64 * 64);
+    void *scales = malloc(qs_matrix_scale_bytes(f, rows, cols, group));
+    uint8_t *zeros = f == QS_FORMAT_Q4 ? malloc(qs_matrix_zero_bytes(f, rows, cols, group)) : NULL;
+    const int64_t chunk = 256;
+    float *src = random_floats(chunk * cols, seed);
+    for (int64_t r = 0; r < rows; r += chunk) {
+        int64_t n = rows - r < chunk ? rows - r : chunk;
+        switch (f) {
+        case QS_FORMAT_Q8: qs_quantize_q8((int8_t *)data + r * cols, (uint16_t *)scales + r * (cols / 32), src, n, cols); break;
+        case QS_FORMAT_Q4:
+            qs_quantize_q4((uint8_t *)data + r * cols / 2, (uint16_t *)scales + r * (cols / group), zeros + r * (cols / group),
+                           src, n, cols, group, NULL);
+            break;
+        default: qs_quantize_nf4((uint8_t *)data + r * cols / 2, (float *)scales + r * (cols / 64), src, n, cols); break;
+        }
+    }
+    free(src);
+    m.data = data;
+    m.scales = scales;
+    m.zeros = zeros;
+    return m;
+}
+
+static int64_t matrix_bytes(const qs_matrix *m) {
+    return qs_matrix_data_bytes(m->format, m->rows, m->cols) + qs_matrix_scale_bytes(m->format, m->rows, m->cols, m->group) +
+           qs_matrix_zero_bytes(m->format, m->rows, m->cols, m->group);
+}
+
+int main(int argc, char **argv) {
+    const char *level = argc > 1 ? argv[1] : "int4";
+    int threads = argc > 2 ? atoi(argv[2]) : 2;
+    int prefill = argc > 3 ? atoi(argv[3]) : 128;
+    qs_format f = !strcmp(level, "int8") ? QS_FORMAT_Q8 : !strcmp(level, "nf4") ? QS_FORMAT_NF4 : QS_FORMAT_Q4;
+    unsigned seed = 1;
+    qs_matrix layers[LAYERS][7];
+    const int64_t shapes[7][2] = {{HIDDEN, HIDDEN}, {KV, HIDDEN}, {KV, HIDDEN}, {HIDDEN, HIDDEN},
+                                  {INTER, HIDDEN}, {INTER, HIDDEN}, {HIDDEN, INTER}};
+    int64_t bytes = 0;
+    for (int l = 0; l < LAYERS; l++)
+        for (int k = 0; k < 7; k++) {
+            layers[l][k] = make_matrix(f, shapes[k][0], shapes[k][1], &seed);
+            bytes += matrix_bytes(&layers[l][k]);
+        }
+    qs_matrix output = make_matrix(QS_FORMAT_Q8, VOCAB, HIDDEN, &seed);
+    int64_t output_bytes = matrix_bytes(&output);
+    qs_pool *pool = qs_pool_create(threads);
+    qs_variant v = qs_best_variant();
+    float *x = random_floats((int64_t)prefill * INTER, &seed);
+    float *out = malloc((int64_t)prefill * INTER * sizeof(float));
+    float *logits = malloc(VOCAB * sizeof(float));
+    float *scratch = malloc(qs_activation_scratch_floats(prefill, INTER) * sizeof(float));
+    printf("%s, %d threads, kernels %s: layers %.1f MB, output matrix %.1f MB\n", level, threads, qs_variant_name(v),
+           bytes / 1e6, output_bytes / 1e6);
+    // Each figure is the best of many runs: this machine's neighbours only ever slow it down.
+    double best_layers = 1e9, best_output = 1e9, best_prefill = 1e9;
+    for (int round = 0; round < 5; round++) {
+        for (int t = 0; t < 32; t++) {
+            double t0 = now();
+            for (int l = 0; l < LAYERS; l++)
+                for (int k = 0; k < 7; k++) qs_matmul(pool, v, out, layers[l][k].rows, &layers[l][k], x, 1, scratch);
+            double t1 = now();
+            qs_matmul(pool, v, logits, VOCAB, &output, x, 1, scratch);
+            double t2 = now();
+            if (t1 - t0 < best_layers) best_layers = t1 - t0;
+            if (t2 - t1 < best_output) best_output = t2 - t1;
+        }
+        // Prefill: `prefill` rows through the layers (the output matrix takes only the last row: see decode).
+        double t0 = now();
+        for (int l = 0; l < LAYERS; l++)
+            for (int k = 0; k < 7; k++) qs_matmul(pool, v, out, layers[l][k].rows, &layers[l][k], x, prefill, scratch);
+        double t1 = now();
+        if (t1 - t0 < best_prefill) best_prefill = t1 - t0;
+    }
+    printf("decode %.1f tok/s (layers %.2f ms, %.1f GB/s; output %.2f ms, %.1f GB/s)   prefill %d rows: %.1f tok/s\n",
+           1 / (best_layers + best_output), best_layers * 1e3, bytes / best_layers / 1e9, best_output * 1e3,
+           output_bytes / best_output / 1e9, prefill, prefill / (best_prefill + best_output));
+    qs_pool_destroy(pool);
+    return 0;
+}
