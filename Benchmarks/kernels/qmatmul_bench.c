@@ -2,7 +2,7 @@
 // o, gate, up, down; then the output matrix), without the rest of the engine: decode (1 row) and prefill (n rows).
 // Weights are random, quantized with the product's own quantizers, and distinct per layer so decode streams them
 // from memory as the engine does. Reports matmul-only tokens/s and the bytes-per-second it implies.
-//   make -C Benchmarks/kernels && Benchmarks/kernels/qmatmul_bench [int4|int8|nf4] [threads] [prefill rows]
+//   make -C Benchmarks/kernels && Benchmarks/kernels/qmatmul_bench [int4|int8|nf4] [threads] [prefill rows] [separate]
 #include "CKernels.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +49,24 @@ static qs_matrix make_matrix(qs_format f, int64_t rows, int64_t cols, unsigned *
     return m;
 }
 
+// One layer's products as the engine makes them: q, k and v in one call, o, gate and up in one, down.
+static int separate = 0;
+
+static void layer(qs_pool *pool, qs_variant v, const qs_matrix *w, float *out, const float *x, int64_t n, float *scratch) {
+    if (separate) {
+        for (int k = 0; k < 7; k++) qs_matmul(pool, v, out, w[k].rows, &w[k], x, n, scratch);
+        return;
+    }
+    float *qkv[3] = {out, out + n * HIDDEN, out + n * (HIDDEN + KV)};
+    int64_t ldo[3] = {HIDDEN, KV, KV};
+    qs_matmul_many(pool, v, 3, qkv, ldo, w, x, n, scratch);
+    qs_matmul(pool, v, out, HIDDEN, &w[3], x, n, scratch);
+    float *gate_up[2] = {out, out + n * INTER};
+    int64_t ldo2[2] = {INTER, INTER};
+    qs_matmul_many(pool, v, 2, gate_up, ldo2, &w[4], x, n, scratch);
+    qs_matmul(pool, v, out, HIDDEN, &w[6], x, n, scratch);
+}
+
 static int64_t matrix_bytes(const qs_matrix *m) {
     return qs_matrix_data_bytes(m->format, m->rows, m->cols) + qs_matrix_scale_bytes(m->format, m->rows, m->cols, m->group) +
            qs_matrix_zero_bytes(m->format, m->rows, m->cols, m->group);
@@ -58,6 +76,7 @@ int main(int argc, char **argv) {
     const char *level = argc > 1 ? argv[1] : "int4";
     int threads = argc > 2 ? atoi(argv[2]) : 2;
     int prefill = argc > 3 ? atoi(argv[3]) : 128;
+    separate = argc > 4 && !strcmp(argv[4], "separate");
     qs_format f = !strcmp(level, "int8") ? QS_FORMAT_Q8 : !strcmp(level, "nf4") ? QS_FORMAT_NF4 : QS_FORMAT_Q4;
     unsigned seed = 1;
     qs_matrix layers[LAYERS][7];
@@ -74,7 +93,7 @@ int main(int argc, char **argv) {
     qs_pool *pool = qs_pool_create(threads);
     qs_variant v = qs_best_variant();
     float *x = random_floats((int64_t)prefill * INTER, &seed);
-    float *out = malloc((int64_t)prefill * INTER * sizeof(float));
+    float *out = malloc((int64_t)prefill * INTER * 2 * sizeof(float));
     float *logits = malloc(VOCAB * sizeof(float));
     float *scratch = malloc(qs_activation_scratch_floats(prefill, INTER) * sizeof(float));
     printf("%s, %d threads, kernels %s: layers %.1f MB, output matrix %.1f MB\n", level, threads, qs_variant_name(v),
@@ -84,8 +103,7 @@ int main(int argc, char **argv) {
     for (int round = 0; round < 5; round++) {
         for (int t = 0; t < 32; t++) {
             double t0 = now();
-            for (int l = 0; l < LAYERS; l++)
-                for (int k = 0; k < 7; k++) qs_matmul(pool, v, out, layers[l][k].rows, &layers[l][k], x, 1, scratch);
+            for (int l = 0; l < LAYERS; l++) layer(pool, v, layers[l], out, x, 1, scratch);
             double t1 = now();
             qs_matmul(pool, v, logits, VOCAB, &output, x, 1, scratch);
             double t2 = now();
@@ -94,8 +112,7 @@ int main(int argc, char **argv) {
         }
         // Prefill: `prefill` rows through the layers (the output matrix takes only the last row: see decode).
         double t0 = now();
-        for (int l = 0; l < LAYERS; l++)
-            for (int k = 0; k < 7; k++) qs_matmul(pool, v, out, layers[l][k].rows, &layers[l][k], x, prefill, scratch);
+        for (int l = 0; l < LAYERS; l++) layer(pool, v, layers[l], out, x, prefill, scratch);
         double t1 = now();
         if (t1 - t0 < best_prefill) best_prefill = t1 - t0;
     }

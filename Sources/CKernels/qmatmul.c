@@ -9,9 +9,11 @@
 #include "simd_avx2.h"
 #include <immintrin.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
 
 #ifndef QS_ACTIVATION_CHUNK
 #define QS_ACTIVATION_CHUNK 16
@@ -98,6 +100,89 @@ static quantized_activations quantize_activations(float *scratch, const float *x
     return a;
 }
 
+// The same two quantizers with AVX2, giving the same values bit for bit (the same float operations, and
+// round-to-nearest-even conversion as lrintf's in the default rounding mode).
+
+// One block of 32 values: round(x * limit / amax) as int32 lanes q[4]; returns amax.
+AVX2 ALWAYS_INLINE float block_round_avx2(const float *x, float limit, __m256i q[4]) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v[4], m = _mm256_setzero_ps();
+    for (int j = 0; j < 4; j++) {
+        v[j] = _mm256_loadu_ps(x + 8 * j);
+        m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[j]));
+    }
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const float amax = _mm_cvtss_f32(h);
+    const __m256 inv = _mm256_set1_ps(amax > 0 ? limit / amax : 0);
+    for (int j = 0; j < 4; j++) q[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], inv));
+    return amax;
+}
+
+AVX2 static quantized_activations quantize_activations_wide_avx2(float *scratch, const float *x, int64_t n,
+                                                                 int64_t cols) {
+    const int64_t blocks = cols / 32;
+    quantized_activations a = {0};
+    a.q16 = (int16_t *)scratch;
+    a.d = scratch + n * cols / 2;
+    for (int64_t i = 0; i < n * blocks; i++) {
+        __m256i q[4];
+        const float amax = block_round_avx2(x + i * 32, 32767.0f, q);
+        __m256i *dst = (__m256i *)(a.q16 + i * 32);
+        _mm256_storeu_si256(dst, _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xD8));
+        _mm256_storeu_si256(dst + 1, _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2], q[3]), 0xD8));
+        a.d[i] = amax / 32767.0f;
+    }
+    return a;
+}
+
+AVX2 static quantized_activations quantize_activations_avx2(float *scratch, const float *x, int64_t n, int64_t cols,
+                                                            int64_t group) {
+    const int64_t blocks = cols / 32;
+    float *f = scratch + n * cols / 4;
+    quantized_activations a = {(int8_t *)scratch, NULL, f, f + n * blocks, (int8_t *)(f + 2 * n * blocks),
+                               f + 2 * n * blocks + n * cols / 4};
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const int64_t per = group > 0 ? group / 32 : 1;
+    for (int64_t i = 0; i < n; i++) {
+        float sum = 0;
+        __m256i previous = _mm256_setzero_si256();
+        for (int64_t b = 0; b < blocks; b++) {
+            const int64_t k = i * blocks + b;
+            __m256i q[4];
+            const float amax = block_round_avx2(x + k * 32, 127.0f, q);
+            const float d = amax / 127.0f;
+            __m256i bytes = _mm256_permutevar8x32_epi32(
+                _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3])), order);
+            _mm256_storeu_si256((__m256i *)(a.q + k * 32), bytes);
+            a.d[k] = d;
+            if (group > 0) {
+                __m256i t = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+                __m128i u = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+                u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0x4E));
+                u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0xB1));
+                sum += d * (float)_mm_cvtsi128_si32(u);
+                if ((b + 1) % per == 0) {
+                    a.gsum[k / per] = sum;
+                    sum = 0;
+                }
+            }
+            if (group >= 64) {
+                if (b & 1) {
+                    int8_t *dst = a.pq + i * cols + (b - 1) * 32;
+                    _mm256_storeu_si256((__m256i *)dst, _mm256_permute2x128_si256(previous, bytes, 0x20));
+                    _mm256_storeu_si256((__m256i *)(dst + 32), _mm256_permute2x128_si256(previous, bytes, 0x31));
+                    float *pd = a.pd + (i * (blocks / 2) + b / 2) * 8;
+                    _mm256_storeu_ps(pd, _mm256_setr_m128(_mm_set1_ps(a.d[k - 1]), _mm_set1_ps(d)));
+                }
+                previous = bytes;
+            }
+        }
+    }
+    return a;
+}
+
 // ---- scalar reference --------------------------------------------------------------------------
 
 // Integer dot of one 32-block: weights as int8 values (already decoded), activations int8.
@@ -163,8 +248,6 @@ static void qmatmul_scalar(float *out, int64_t ldo, const qs_matrix *w, const qu
 }
 
 // ---- AVX2 --------------------------------------------------------------------------------------
-
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
 
 
 // Block b of a 4-bit row's weights as int8: NF4 as its code scaled to int8, Q4 as its unsigned code (0-15; the
@@ -418,38 +501,83 @@ AVX2 static void qmatmul_avx2(float *out, int64_t ldo, const qs_matrix *w, const
 
 // ---- dispatch ----------------------------------------------------------------------------------
 
+enum { QS_MATMUL_MAX = 4 };
+
+// The rows of up to QS_MATMUL_MAX matrices (one format, one input) in chunks that the pool's threads claim one at a
+// time: a thread slowed by the machine's neighbours takes fewer, and no thread waits long at the end.
 typedef struct {
     qs_variant variant;
-    float *out;
-    int64_t ldo;
+    int count;
     const qs_matrix *w;
+    float *const *out;
+    const int64_t *ldo;
     quantized_activations a;
     int64_t n;
+    int64_t chunk_rows;
+    int64_t first_chunk[QS_MATMUL_MAX + 1]; // matrix m's chunks are first_chunk[m] ..< first_chunk[m + 1]
+    _Atomic int64_t next_chunk;
 } qmatmul_job;
 
 static void qmatmul_task(void *ctx, int index, int count) {
-    const qmatmul_job *job = ctx;
-    int64_t units = (job->w->rows + 15) / 16;
-    int64_t u0 = units * index / count, u1 = units * (index + 1) / count;
-    int64_t r0 = u0 * 16, r1 = u1 * 16 < job->w->rows ? u1 * 16 : job->w->rows;
-    if (r0 >= r1) return;
-    if (job->variant >= QS_VARIANT_AVX2) qmatmul_avx2(job->out, job->ldo, job->w, &job->a, job->n, r0, r1);
-    else qmatmul_scalar(job->out, job->ldo, job->w, &job->a, job->n, r0, r1);
+    (void)index;
+    (void)count;
+    qmatmul_job *job = ctx;
+    for (;;) {
+        const int64_t c = atomic_fetch_add_explicit(&job->next_chunk, 1, memory_order_relaxed);
+        if (c >= job->first_chunk[job->count]) return;
+        int m = 0;
+        while (c >= job->first_chunk[m + 1]) m++;
+        const qs_matrix *w = &job->w[m];
+        const int64_t r0 = (c - job->first_chunk[m]) * job->chunk_rows;
+        const int64_t r1 = r0 + job->chunk_rows < w->rows ? r0 + job->chunk_rows : w->rows;
+        if (job->variant >= QS_VARIANT_AVX2) qmatmul_avx2(job->out[m], job->ldo[m], w, &job->a, job->n, r0, r1);
+        else qmatmul_scalar(job->out[m], job->ldo[m], w, &job->a, job->n, r0, r1);
+    }
+}
+
+static void float_matmul(qs_pool *pool, qs_variant v, float *out, int64_t ldo, const qs_matrix *w, const float *x,
+                         int64_t n) {
+    if (w->format == QS_FORMAT_F32) qs_gemv_f32(pool, v, out, ldo, w->data, x, n, w->rows, w->cols);
+    else qs_gemv_f16(pool, v, out, ldo, w->data, x, n, w->rows, w->cols);
+}
+
+void qs_matmul_many(qs_pool *pool, qs_variant v, int count, float *const *out, const int64_t *ldo, const qs_matrix *w,
+                    const float *x, int64_t n, float *scratch) {
+    if (!qs_variant_supported(v)) v = qs_best_variant();
+    int same = count <= QS_MATMUL_MAX;
+    for (int m = 1; m < count; m++)
+        same = same && w[m].format == w[0].format && w[m].cols == w[0].cols && w[m].group == w[0].group;
+    if (!same || w[0].format == QS_FORMAT_F32 || w[0].format == QS_FORMAT_F16) {
+        for (int m = 0; m < count; m++) {
+            if (w[m].format == QS_FORMAT_F32 || w[m].format == QS_FORMAT_F16) float_matmul(pool, v, out[m], ldo[m], &w[m], x, n);
+            else qs_matmul_many(pool, v, 1, &out[m], &ldo[m], &w[m], x, n, scratch);
+        }
+        return;
+    }
+    // Q4's zero points need the activations' sums per weight group (AVX2 path).
+    const int64_t cols = w[0].cols;
+    int64_t group_sums = w[0].format == QS_FORMAT_Q4 && v >= QS_VARIANT_AVX2 ? w[0].group : 0;
+    quantized_activations a;
+    if (v >= QS_VARIANT_AVX2)
+        a = w[0].format == QS_FORMAT_Q8 ? quantize_activations_wide_avx2(scratch, x, n, cols)
+                                        : quantize_activations_avx2(scratch, x, n, cols, group_sums);
+    else
+        a = w[0].format == QS_FORMAT_Q8 ? quantize_activations_wide(scratch, x, n, cols)
+                                        : quantize_activations(scratch, x, n, cols, group_sums);
+    qmatmul_job job = {.variant = v, .count = count, .w = w, .out = out, .ldo = ldo, .a = a, .n = n};
+    // About eight chunks per thread, each a multiple of 16 rows (the kernels' tiles divide 16).
+    int64_t rows = 0;
+    for (int m = 0; m < count; m++) rows += w[m].rows;
+    const int threads = qs_pool_size(pool);
+    job.chunk_rows = (rows / (8 * threads) + 15) / 16 * 16;
+    if (job.chunk_rows < 16) job.chunk_rows = 16;
+    for (int m = 0; m < count; m++) job.first_chunk[m + 1] = job.first_chunk[m] + (w[m].rows + job.chunk_rows - 1) / job.chunk_rows;
+    atomic_init(&job.next_chunk, 0);
+    if (rows * cols * n < 32768 || threads == 1) qmatmul_task(&job, 0, 1);
+    else qs_pool_run(pool, qmatmul_task, &job);
 }
 
 void qs_matmul(qs_pool *pool, qs_variant v, float *out, int64_t ldo, const qs_matrix *w, const float *x, int64_t n,
                float *scratch) {
-    if (!qs_variant_supported(v)) v = qs_best_variant();
-    switch (w->format) {
-    case QS_FORMAT_F32: qs_gemv_f32(pool, v, out, ldo, w->data, x, n, w->rows, w->cols); return;
-    case QS_FORMAT_F16: qs_gemv_f16(pool, v, out, ldo, w->data, x, n, w->rows, w->cols); return;
-    default: break;
-    }
-    // Q4's zero points need the activations' sums per weight group (AVX2 path).
-    int64_t group_sums = w->format == QS_FORMAT_Q4 && v >= QS_VARIANT_AVX2 ? w->group : 0;
-    quantized_activations a = w->format == QS_FORMAT_Q8 ? quantize_activations_wide(scratch, x, n, w->cols)
-                                                        : quantize_activations(scratch, x, n, w->cols, group_sums);
-    qmatmul_job job = {v, out, ldo, w, a, n};
-    if (w->rows * w->cols * n < 32768) qmatmul_task(&job, 0, 1);
-    else qs_pool_run(pool, qmatmul_task, &job);
+    qs_matmul_many(pool, v, 1, &out, &ldo, w, x, n, scratch);
 }

@@ -114,6 +114,43 @@ final class QuantizedKernelTests: XCTestCase {
         }
     }
 
+    /// Several matrices on one input in one call (q, k and v): each result is the one its matrix gives alone, for
+    /// every format, variant and batch size, and for a group of mixed formats (multiplied one after another).
+    func testGroupedProductsEqualSeparateOnes() {
+        let pool = qs_pool_create(2)
+        defer { qs_pool_destroy(pool) }
+        let cols = 384
+        let shapes = [130, 16, 37]
+        for n in [1, 5, 16] {
+            let x = randomFloats(n * cols)
+            let mixed = [MatrixFormat(kind: QS_FORMAT_Q4, group: 128), MatrixFormat(kind: QS_FORMAT_Q8, group: 32),
+                         MatrixFormat(kind: QS_FORMAT_F16, group: 1)]
+            for formats in Self.formats.map({ [$0, $0, $0] }) + [mixed] {
+                let ms = zip(shapes, formats).map { rows, f in matrix(randomFloats(rows * cols), rows: rows, cols: cols, format: f) }
+                for v in [QS_VARIANT_SCALAR, qs_best_variant()] {
+                    var out0 = [Float](repeating: .nan, count: n * ms[0].rows)
+                    var out1 = [Float](repeating: .nan, count: n * ms[1].rows)
+                    var out2 = [Float](repeating: .nan, count: n * ms[2].rows)
+                    var views = ms.map(\.matrix)
+                    var ldo = ms.map { Int64($0.rows) }
+                    var scratch = [Float](repeating: 0, count: Int(qs_activation_scratch_floats(Int64(n), Int64(cols))))
+                    out0.withUnsafeMutableBufferPointer { o0 in
+                        out1.withUnsafeMutableBufferPointer { o1 in
+                            out2.withUnsafeMutableBufferPointer { o2 in
+                                var targets: [UnsafeMutablePointer<Float>?] = [o0.baseAddress, o1.baseAddress, o2.baseAddress]
+                                qs_matmul_many(pool, v, 3, &targets, &ldo, &views, x, Int64(n), &scratch)
+                            }
+                        }
+                    }
+                    let outs = [out0, out1, out2]
+                    for (m, out) in zip(ms, outs) {
+                        XCTAssertEqual(out, product(m, x, n: n, variant: v, pool: pool), "\(formats.map(\.name)) n=\(n)")
+                    }
+                }
+            }
+        }
+    }
+
     /// A row's result must be bit-identical whatever else shares the call and however many threads run it.
     func testRowResultsIndependentOfBatchAndThreads() {
         let pools = [qs_pool_create(1), qs_pool_create(2), qs_pool_create(3)]

@@ -142,6 +142,11 @@ int64_t qs_activation_scratch_floats(int64_t n, int64_t cols);
 /// Each row's result depends only on that row: never on n, the other rows, or the thread count.
 void qs_matmul(qs_pool *pool, qs_variant v, float *out, int64_t ldo, const qs_matrix *w, const float *x, int64_t n,
                float *scratch);
+/// The same for up to four matrices that take the same input (a layer's q, k and v; gate and up): out[m] [n, ldo[m]]
+/// = w[m] @ x. Quantized matrices of one format, group and column count share one quantization of x and one pass
+/// over the pool; any others are multiplied one after another.
+void qs_matmul_many(qs_pool *pool, qs_variant v, int count, float *const *out, const int64_t *ldo, const qs_matrix *w,
+                    const float *x, int64_t n, float *scratch);
 
 // ---- Element-wise and attention ---------------------------------------------------------------
 // x [n, dim] -> out [n, dim], out = x / rms(x) * weight. out may equal x.

@@ -19,6 +19,8 @@ public final class TransformerModel {
     let context: ComputeContext
     /// RoPE inverse frequencies of each layer (layers may differ in base and scaling).
     private let inverseFrequencies: [[Float]]
+    /// Per layer, the products that share an input, made in one call each.
+    private let groups: [(qkv: MatrixGroup, gateUp: MatrixGroup)]
     private var buffers: ForwardBuffers
     /// Sees the inputs of the linear layers as they are computed (calibration for AWQ); nil in normal runs.
     var observer: ((ActivationPoint, _ layer: Int, _ values: UnsafePointer<Float>, _ tokens: Int) -> Void)?
@@ -56,6 +58,7 @@ public final class TransformerModel {
                 Float(Double(a.ropeScale) / pow(Double(a.ropeBase), Double(2 * i) / Double(c.headDim)))
             }
         }
+        groups = weights.layers.map { (MatrixGroup([$0.wq, $0.wk, $0.wv]), MatrixGroup([$0.gate, $0.up])) }
         buffers = ForwardBuffers(configuration: c, tokens: 1, positions: 1, threads: context.threads)
     }
 
@@ -171,9 +174,7 @@ public final class TransformerModel {
         let d = Int64(c.hiddenSize)
         qs_rmsnorm(b.h, b.x, layer.attentionNorm, Int64(n), d, c.rmsNormEpsilon)
         observer?(.attentionInput, l, b.h, n)
-        project(layer.wq, b.h, n: n, into: b.q)
-        project(layer.wk, b.h, n: n, into: b.k)
-        project(layer.wv, b.h, n: n, into: b.v)
+        groups[l].qkv.apply(b.h, n: n, into: b.q, b.k, b.v, context: context, scratch: buffers.scratch)
         if let bq = layer.bq { addBias(bq, to: b.q, n: n) }
         if let bk = layer.bk { addBias(bk, to: b.k, n: n) }
         if let bv = layer.bv { addBias(bv, to: b.v, n: n) }
@@ -208,8 +209,7 @@ public final class TransformerModel {
         let b = buffers
         qs_rmsnorm(b.h, b.x, layer.ffnNorm, Int64(n), Int64(c.hiddenSize), c.rmsNormEpsilon)
         observer?(.mlpInput, l, b.h, n)
-        project(layer.gate, b.h, n: n, into: b.gate)
-        project(layer.up, b.h, n: n, into: b.up)
+        groups[l].gateUp.apply(b.h, n: n, into: b.gate, b.up, context: context, scratch: buffers.scratch)
         switch c.activation {
         case .silu: qs_silu_mul(context.variant, b.gate, b.up, Int64(n * c.intermediateSize))
         case .geluTanh: qs_gelu_tanh_mul(context.variant, b.gate, b.up, Int64(n * c.intermediateSize))
