@@ -5,11 +5,12 @@
 # This machine's speed drifts by tens of percent over minutes, so each level is measured right after its peer, in
 # ROUNDS rounds (default 3); the table gives the median of each engine's figures and of the per-round ratios, and
 # the ratios' range.
-#   Benchmarks/compare_speed.sh [MODEL]
+#   [ROUNDS=3] [LEVELS="fp16 int8 int4 nf4"] Benchmarks/compare_speed.sh [MODEL]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf}
 ROUNDS=${ROUNDS:-3}
+LEVELS=${LEVELS:-fp16 int8 int4 nf4}
 LLAMA=$(Benchmarks/setup_llamacpp.sh)
 WORK=${QUANTSERVE_BENCH_DIR:-$HOME/.cache/quantserve/bench}
 BIN=${BIN:-.build/release/quantserve}
@@ -19,12 +20,12 @@ for t in F16 Q8_0 Q4_0; do
 done
 THREADS=$(nproc)
 # A first load of each level outside the rounds (int4's AWQ search, if not cached yet; the page cache).
-"$BIN" bench --model "$MODEL" --quant fp16,int8,int4,nf4 --threads "$THREADS" --repetitions 1 --json > /dev/null
+"$BIN" bench --model "$MODEL" --quant "$(echo $LEVELS | tr ' ' ,)" --threads "$THREADS" --repetitions 1 --json > /dev/null
 RESULTS="$WORK/compare_speed.jsonl"
 : > "$RESULTS"
 for round in $(seq "$ROUNDS"); do
-  for pair in fp16:F16 int8:Q8_0 int4:Q4_0 nf4:Q4_0; do
-    level=${pair%%:*}; peer=${pair##*:}
+  for level in $LEVELS; do
+    case $level in fp16) peer=F16 ;; int8) peer=Q8_0 ;; *) peer=Q4_0 ;; esac
     "$LLAMA/llama-bench" -m "$WORK/$peer.gguf" -p 128 -n 64 -t "$THREADS" -o json > "$WORK/llama-bench.json"
     "$BIN" bench --model "$MODEL" --quant "$level" --threads "$THREADS" --json > "$WORK/quantserve-bench.json"
     python3 - "$round" "$level" "$peer" "$WORK/llama-bench.json" "$WORK/quantserve-bench.json" >> "$RESULTS" <<'PY'
@@ -53,5 +54,5 @@ for level in ["fp16", "int8", "int4", "nf4"]:
     print(f"| {level} (vs {rs[0]['peer']}) | {rs[0]['ours']['weights_bytes'] / 2**20:.0f} | {med(lambda r: r['ours']['load_s']):.2f} | "
           f"{med(lambda r: r['ours']['prefill_tok_s']):.1f} | {med(lambda r: r['peer_pp']):.1f} | {med(pp_ratio):.2f} ({span(pp_ratio)}) | "
           f"{med(lambda r: r['ours']['decode_tok_s']):.1f} | {med(lambda r: r['peer_tg']):.1f} | {med(tg_ratio):.2f} ({span(tg_ratio)}) |")
-print(f"\n{len(rows) // 4} rounds; medians over rounds, the ratio's range in brackets.")
+print(f"\n{max(r['round'] for r in rows)} rounds; medians over rounds, the ratio's range in brackets.")
 PY

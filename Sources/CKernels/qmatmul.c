@@ -356,7 +356,7 @@ QROW_WIDE_AVX2(4)
 // both blocks' scales. Every (weight row, activation row) has one accumulator, fed the pairs in order and then the
 // zero-point term eight groups at a time, so its result is the same whatever tile computes it.
 // ws, wz [RT][gstride]: the rows' scales and scale times zero point per group, as floats.
-#define QPAIR_AVX2(RT, CT, PREFETCH)                                                                                      \
+#define QPAIR_AVX2(RT, CT)                                                                                        \
     AVX2 ALWAYS_INLINE void qpair_avx2_##RT##x##CT(float *out, int64_t ldo, const uint8_t *wrow, int64_t wstride,  \
                                                    const float *ws, const float *wz, int64_t gstride,             \
                                                    const quantized_activations *a, int64_t cols, int64_t groups,  \
@@ -369,7 +369,6 @@ QROW_WIDE_AVX2(4)
         for (int64_t p = 0; p < pairs; p++) {                                                                     \
             for (int t = 0; t < RT; t++) {                                                                        \
                 __m256i v = _mm256_loadu_si256((const __m256i *)(wrow + t * wstride + p * 32));                   \
-                if (PREFETCH) _mm_prefetch((const char *)(wrow + (t + RT) * wstride + p * 32), _MM_HINT_T0);      \
                 __m256i lo = _mm256_and_si256(v, mask), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);     \
                 __m256 scale = _mm256_broadcast_ss(ws + t * gstride + (p >> pshift));                             \
                 for (int k = 0; k < CT; k++) {                                                                    \
@@ -394,9 +393,8 @@ QROW_WIDE_AVX2(4)
         for (int t = 0; t < RT; t++)                                                                              \
             for (int k = 0; k < CT; k++) out[(i0 + k) * ldo + r + t] = qs_hsum_avx2(acc[t][k]);                   \
     }
-QPAIR_AVX2(1, 1, 0)
-QPAIR_AVX2(4, 1, 1)
-QPAIR_AVX2(1, 8, 0)
+QPAIR_AVX2(1, 1)
+QPAIR_AVX2(1, 8)
 
 AVX2 ALWAYS_INLINE void qmatmul_avx2_format(float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a,
                                             int64_t n, int64_t r0, int64_t r1, qs_format format) {
@@ -455,8 +453,54 @@ AVX2 static inline void q4_row_params_avx2(float *ws, float *wz, const qs_matrix
     }
 }
 
+// Decode: four Q4 rows (groups of 64 or more) against one activation row, the same arithmetic in the same order as
+// QPAIR_AVX2, written with running pointers so the loop keeps everything in registers, and with a prefetch of the
+// next four rows. w: the first row, the others wstride bytes apart; ws, wz: [4][groups]; out: the four results.
+AVX2 static inline void q4_rows4_avx2(float *out, const uint8_t *w, int64_t wstride, const float *ws, const float *wz,
+                                      int64_t groups, int64_t pairs_per_group, const int8_t *x, const float *pd,
+                                      const float *gsum) {
+    const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    const uint8_t *w0 = w, *w1 = w + wstride, *w2 = w + 2 * wstride, *w3 = w + 3 * wstride;
+    const int64_t ahead = 4 * wstride;
+#define Q4_ROW_STEP(W, S, ACC)                                                                                    \
+    do {                                                                                                          \
+        __m256i v = _mm256_loadu_si256((const __m256i *)(W));                                                     \
+        _mm_prefetch((const char *)(W) + ahead, _MM_HINT_T0);                                                     \
+        __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v, mask), x0),                      \
+                                       _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), mask), x1)); \
+        ACC = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones)), _mm256_mul_ps(S, d), ACC);      \
+    } while (0)
+    for (int64_t g = 0; g < groups; g++) {
+        const __m256 s0 = _mm256_broadcast_ss(ws + g), s1 = _mm256_broadcast_ss(ws + groups + g);
+        const __m256 s2 = _mm256_broadcast_ss(ws + 2 * groups + g), s3 = _mm256_broadcast_ss(ws + 3 * groups + g);
+        for (int64_t k = 0; k < pairs_per_group; k++) {
+            const __m256i x0 = _mm256_loadu_si256((const __m256i *)x), x1 = _mm256_loadu_si256((const __m256i *)(x + 32));
+            const __m256 d = _mm256_loadu_ps(pd);
+            Q4_ROW_STEP(w0, s0, acc0);
+            Q4_ROW_STEP(w1, s1, acc1);
+            Q4_ROW_STEP(w2, s2, acc2);
+            Q4_ROW_STEP(w3, s3, acc3);
+            x += 64, pd += 8, w0 += 32, w1 += 32, w2 += 32, w3 += 32;
+        }
+    }
+#undef Q4_ROW_STEP
+    for (int64_t g = 0; g < groups; g += 8) {
+        __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(groups - g)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256 gs = _mm256_maskload_ps(gsum + g, lanes);
+        acc0 = _mm256_fnmadd_ps(_mm256_maskload_ps(wz + g, lanes), gs, acc0);
+        acc1 = _mm256_fnmadd_ps(_mm256_maskload_ps(wz + groups + g, lanes), gs, acc1);
+        acc2 = _mm256_fnmadd_ps(_mm256_maskload_ps(wz + 2 * groups + g, lanes), gs, acc2);
+        acc3 = _mm256_fnmadd_ps(_mm256_maskload_ps(wz + 3 * groups + g, lanes), gs, acc3);
+    }
+    out[0] = qs_hsum_avx2(acc0);
+    out[1] = qs_hsum_avx2(acc1);
+    out[2] = qs_hsum_avx2(acc2);
+    out[3] = qs_hsum_avx2(acc3);
+}
+
 // Q4 rows r0 ..< r1 with groups of 64 or more, in tiles: 4 weight rows at a time against one activation row (decode),
-// 2 against 4 (batches).
+// 1 against 8 (batches).
 AVX2 static void qmatmul_q4_pairs_avx2(float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a,
                                        int64_t n, int64_t r0, int64_t r1) {
     enum { RT = 4 };
@@ -481,7 +525,9 @@ AVX2 static void qmatmul_q4_pairs_avx2(float *out, int64_t ldo, const qs_matrix 
                 for (int t = 0; t < RT; t++)
                     qpair_avx2_1x8(out, ldo, wrow + t * (cols / 2), cols / 2, ws + t * gstride, wz + t * gstride,
                                    gstride, a, cols, groups, i, r + t, pshift);
-            for (; i < c1; i++) qpair_avx2_4x1(out, ldo, wrow, cols / 2, ws, wz, gstride, a, cols, groups, i, r, pshift);
+            for (; i < c1; i++)
+                q4_rows4_avx2(out + i * ldo + r, wrow, cols / 2, ws, wz, groups, w->group / 64, a->pq + i * cols,
+                              a->pd + i * (cols / 64) * 8, a->gsum + i * groups);
         }
     }
 }
