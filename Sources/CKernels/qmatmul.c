@@ -453,50 +453,40 @@ AVX2 static inline void q4_row_params_avx2(float *ws, float *wz, const qs_matrix
     }
 }
 
-// Decode: four Q4 rows (groups of 64 or more) against one activation row, the same arithmetic in the same order as
+// Decode: ROWS Q4 rows (groups of 64 or more) against one activation row, the same arithmetic in the same order as
 // QPAIR_AVX2, written with running pointers so the loop keeps everything in registers, and with a prefetch of the
-// next four rows. w: the first row, the others wstride bytes apart; ws, wz: [4][groups]; out: the four results.
-AVX2 static inline void q4_rows4_avx2(float *out, const uint8_t *w, int64_t wstride, const float *ws, const float *wz,
-                                      int64_t groups, int64_t pairs_per_group, const int8_t *x, const float *pd,
-                                      const float *gsum) {
+// next ROWS rows. w: the first row, the others wstride bytes apart; ws, wz: [ROWS][groups]; out: the ROWS results.
+AVX2 ALWAYS_INLINE void q4_rows_avx2(const int ROWS, float *out, const uint8_t *w, int64_t wstride, const float *ws,
+                                     const float *wz, int64_t groups, int64_t pairs_per_group, const int8_t *x,
+                                     const float *pd, const float *gsum) {
     const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    const uint8_t *w0 = w, *w1 = w + wstride, *w2 = w + 2 * wstride, *w3 = w + 3 * wstride;
-    const int64_t ahead = 4 * wstride;
-#define Q4_ROW_STEP(W, S, ACC)                                                                                    \
-    do {                                                                                                          \
-        __m256i v = _mm256_loadu_si256((const __m256i *)(W));                                                     \
-        _mm_prefetch((const char *)(W) + ahead, _MM_HINT_T0);                                                     \
-        __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v, mask), x0),                      \
-                                       _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), mask), x1)); \
-        ACC = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones)), _mm256_mul_ps(S, d), ACC);      \
-    } while (0)
+    const int64_t ahead = ROWS * wstride;
+    __m256 acc[ROWS];
+    const uint8_t *wr[ROWS];
+    for (int t = 0; t < ROWS; t++) acc[t] = _mm256_setzero_ps(), wr[t] = w + t * wstride;
     for (int64_t g = 0; g < groups; g++) {
-        const __m256 s0 = _mm256_broadcast_ss(ws + g), s1 = _mm256_broadcast_ss(ws + groups + g);
-        const __m256 s2 = _mm256_broadcast_ss(ws + 2 * groups + g), s3 = _mm256_broadcast_ss(ws + 3 * groups + g);
+        __m256 s[ROWS];
+        for (int t = 0; t < ROWS; t++) s[t] = _mm256_broadcast_ss(ws + t * groups + g);
         for (int64_t k = 0; k < pairs_per_group; k++) {
             const __m256i x0 = _mm256_loadu_si256((const __m256i *)x), x1 = _mm256_loadu_si256((const __m256i *)(x + 32));
             const __m256 d = _mm256_loadu_ps(pd);
-            Q4_ROW_STEP(w0, s0, acc0);
-            Q4_ROW_STEP(w1, s1, acc1);
-            Q4_ROW_STEP(w2, s2, acc2);
-            Q4_ROW_STEP(w3, s3, acc3);
-            x += 64, pd += 8, w0 += 32, w1 += 32, w2 += 32, w3 += 32;
+            for (int t = 0; t < ROWS; t++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)wr[t]);
+                _mm_prefetch((const char *)wr[t] + ahead, _MM_HINT_T0);
+                __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v, mask), x0),
+                                               _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), mask), x1));
+                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones)), _mm256_mul_ps(s[t], d), acc[t]);
+                wr[t] += 32;
+            }
+            x += 64, pd += 8;
         }
     }
-#undef Q4_ROW_STEP
     for (int64_t g = 0; g < groups; g += 8) {
         __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(groups - g)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         __m256 gs = _mm256_maskload_ps(gsum + g, lanes);
-        acc0 = _mm256_fnmadd_ps(_mm256_maskload_ps(wz + g, lanes), gs, acc0);
-        acc1 = _mm256_fnmadd_ps(_mm256_maskload_ps(wz + groups + g, lanes), gs, acc1);
-        acc2 = _mm256_fnmadd_ps(_mm256_maskload_ps(wz + 2 * groups + g, lanes), gs, acc2);
-        acc3 = _mm256_fnmadd_ps(_mm256_maskload_ps(wz + 3 * groups + g, lanes), gs, acc3);
+        for (int t = 0; t < ROWS; t++) acc[t] = _mm256_fnmadd_ps(_mm256_maskload_ps(wz + t * groups + g, lanes), gs, acc[t]);
     }
-    out[0] = qs_hsum_avx2(acc0);
-    out[1] = qs_hsum_avx2(acc1);
-    out[2] = qs_hsum_avx2(acc2);
-    out[3] = qs_hsum_avx2(acc3);
+    for (int t = 0; t < ROWS; t++) out[t] = qs_hsum_avx2(acc[t]);
 }
 
 // Q4 rows r0 ..< r1 with groups of 64 or more, in tiles: 4 weight rows at a time against one activation row (decode),
@@ -526,8 +516,8 @@ AVX2 static void qmatmul_q4_pairs_avx2(float *out, int64_t ldo, const qs_matrix 
                     qpair_avx2_1x8(out, ldo, wrow + t * (cols / 2), cols / 2, ws + t * gstride, wz + t * gstride,
                                    gstride, a, cols, groups, i, r + t, pshift);
             for (; i < c1; i++)
-                q4_rows4_avx2(out + i * ldo + r, wrow, cols / 2, ws, wz, groups, w->group / 64, a->pq + i * cols,
-                              a->pd + i * (cols / 64) * 8, a->gsum + i * groups);
+                q4_rows_avx2(RT, out + i * ldo + r, wrow, cols / 2, ws, wz, groups, w->group / 64, a->pq + i * cols,
+                             a->pd + i * (cols / 64) * 8, a->gsum + i * groups);
         }
     }
 }
