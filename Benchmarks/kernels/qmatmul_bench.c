@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <immintrin.h>
 
 enum { LAYERS = 24, HIDDEN = 896, INTER = 4864, KV = 128, VOCAB = 151936 };
 
@@ -15,6 +16,33 @@ static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+// The read bandwidth the products are bounded by: a 1 GiB buffer summed by the pool's threads, best of five.
+typedef struct { const __m256i *data; int64_t count; } read_job;
+
+__attribute__((target("avx2"))) static void read_task(void *ctx, int index, int count) {
+    const read_job *job = ctx;
+    const int64_t first = job->count * index / count, last = job->count * (index + 1) / count;
+    __m256i acc = _mm256_setzero_si256();
+    for (int64_t i = first; i < last; i++) acc = _mm256_add_epi64(acc, _mm256_load_si256(job->data + i));
+    volatile long long sink = _mm256_extract_epi64(acc, 0);
+    (void)sink;
+}
+
+static double read_bandwidth(qs_pool *pool) {
+    const int64_t bytes = (int64_t)1 << 30;
+    __m256i *data = aligned_alloc(64, bytes);
+    memset(data, 1, bytes);
+    read_job job = {data, bytes / 32};
+    double best = 1e9;
+    for (int i = 0; i < 5; i++) {
+        double t0 = now();
+        qs_pool_run(pool, read_task, &job);
+        if (now() - t0 < best) best = now() - t0;
+    }
+    free(data);
+    return bytes / best / 1e9;
 }
 
 static float *random_floats(int64_t n, unsigned *seed) {
@@ -96,8 +124,8 @@ int main(int argc, char **argv) {
     float *out = malloc((int64_t)prefill * INTER * 2 * sizeof(float));
     float *logits = malloc(VOCAB * sizeof(float));
     float *scratch = malloc(qs_activation_scratch_floats(prefill, INTER) * sizeof(float));
-    printf("%s, %d threads, kernels %s: layers %.1f MB, output matrix %.1f MB\n", level, threads, qs_variant_name(v),
-           bytes / 1e6, output_bytes / 1e6);
+    printf("%s, %d threads, kernels %s: layers %.1f MB, output matrix %.1f MB; memory read %.1f GB/s\n", level,
+           threads, qs_variant_name(v), bytes / 1e6, output_bytes / 1e6, read_bandwidth(pool));
     // Each figure is the best of many runs: this machine's neighbours only ever slow it down.
     double best_layers = 1e9, best_output = 1e9, best_prefill = 1e9, total_decode = 0;
     for (int round = 0; round < 5; round++) {
