@@ -138,7 +138,8 @@ void qs_q4_packing_to_bnb4(uint8_t *dst, const uint8_t *src, int64_t n);
 int64_t qs_activation_scratch_floats(int64_t n, int64_t cols);
 
 /// W @ x [n, cols] -> out [n, ldo] for any format, n small (the decode and small-batch path).
-/// Q8, Q4 and NF4 quantize each activation row to int8 per 32 values and use integer dot products.
+/// Each activation row is quantized per 32 values (int16 against Q8, int8 against Q4 and NF4) and the products are
+/// integer dot products.
 /// Each row's result depends only on that row: never on n, the other rows, or the thread count.
 void qs_matmul(qs_pool *pool, qs_variant v, float *out, int64_t ldo, const qs_matrix *w, const float *x, int64_t n,
                float *scratch);
