@@ -24,8 +24,9 @@ enum AWQCalibration {
     }
 
     /// The search result for `source`: from the cache when the key (source files' identity and every setting) matches.
-    /// The cache is two files: `awq-KEY.json` (scales and clipping bounds) and `awq-KEY.safetensors` (the rounded
-    /// int4 matrices), the JSON written last so that it is only found beside a complete matrix file.
+    /// The cache is two files: `awq-KEY.safetensors` (scales, clipping bounds and the rounded int4 matrices) and
+    /// `awq-KEY.json` (key, version, layer count), the JSON written last so that it is only found beside a complete
+    /// file.
     static func result(source: any TensorSource, tokenizer: any Tokenizer, calibrationText: String?,
                        context: ComputeContext, log: (String) -> Void) throws -> AWQResult {
         let text = try calibrationText ?? defaultText()
@@ -42,8 +43,9 @@ enum AWQCalibration {
         let url = cacheDirectory.appendingPathComponent("awq-\(key).json")
         let roundedURL = cacheDirectory.appendingPathComponent("awq-\(key).safetensors")
         if let data = try? Data(contentsOf: url), var cached = try? JSONDecoder().decode(AWQResult.self, from: data),
-           cached.key == key, let rounded = RoundedMatrixFile.read(path: roundedURL.path, layerCount: cached.layers.count) {
-            for l in cached.layers.indices { cached.layers[l].rounded = rounded[l] }
+           cached.key == key, cached.version == AWQResult.formatVersion,
+           let layers = AWQResultFile.read(path: roundedURL.path, layerCount: cached.layers.count) {
+            cached.layers = layers
             return cached
         }
         log("awq: searching scales and clipping, then GPTQ rounding, on \(tokens.count) calibration tokens (cached in \(url.path))")
@@ -54,7 +56,7 @@ enum AWQCalibration {
         log(String(format: "awq: search took %.1f s (%@)", Date().timeIntervalSince(start), search.clock.summary))
         // A cache that cannot be written costs the next start another search, nothing else.
         try? FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
-        if (try? RoundedMatrixFile.write(result.layers.map(\.rounded), to: roundedURL.path)) != nil,
+        if (try? AWQResultFile.write(result.layers, to: roundedURL.path)) != nil,
            let data = try? JSONEncoder().encode(result) {
             try? data.write(to: url, options: .atomic)
         }
