@@ -44,6 +44,7 @@ enum AWQCalibration {
         let roundedURL = cacheDirectory.appendingPathComponent("awq-\(key).safetensors")
         if let data = try? Data(contentsOf: url), var cached = try? JSONDecoder().decode(AWQResult.self, from: data),
            cached.key == key, cached.version == AWQResult.formatVersion,
+           cached.layers.count == (try? source.configuration().layerCount),
            let layers = AWQResultFile.read(path: roundedURL.path, layerCount: cached.layers.count) {
             cached.layers = layers
             return cached
