@@ -6,6 +6,7 @@
 // KL divergence from fp16 (0.00106 against 0.00033 with FP32 activations). Against 4-bit weights their rounding is
 // lost in the weights' own. Reduction order depends on cols only.
 #include "CKernels.h"
+#include "qactivations.h"
 #include "simd_avx2.h"
 #include <immintrin.h>
 #include <math.h>
@@ -21,167 +22,6 @@
 
 // NF4 codes scaled to int8 (round(code * 127)); the kernels multiply by absmax / 127.
 static const int8_t NF4_I8[16] = {-127, -88, -67, -50, -36, -23, -12, 0, 10, 20, 31, 43, 56, 71, 92, 127};
-
-// ---- activations -------------------------------------------------------------------------------
-
-typedef struct {
-    int8_t *q;     // [n, cols] (4-bit weights)
-    int16_t *q16;  // [n, cols] (Q8 weights; then q, gsum, pq and pd are unused)
-    float *d;      // [n, cols / 32] block scales
-    float *gsum;   // [n, cols / group]: per weight group, the sum of its blocks' d * (sum of q) (Q4's zero points)
-    // Q4 with groups of 64 or more (AVX2): each pair of blocks (b, b + 1) as 64 bytes laid out like the weights'
-    // nibbles, [b: 0-15, b+1: 0-15, b: 16-31, b+1: 16-31], and its scales as 8 floats [d_b x4, d_b+1 x4].
-    int8_t *pq;    // [n, cols]
-    float *pd;     // [n, cols / 64 * 8]
-} quantized_activations;
-
-int64_t qs_activation_scratch_floats(int64_t n, int64_t cols) {
-    return n * cols / 2 + 2 * n * (cols / 32) + n * (cols / 64) * 8 + 64;
-}
-
-// x [n, cols] -> int16 per 32 values with one scale each (n * cols / 2 + n * cols / 32 floats of scratch).
-static quantized_activations quantize_activations_wide(float *scratch, const float *x, int64_t n, int64_t cols) {
-    const int64_t blocks = cols / 32;
-    quantized_activations a = {0};
-    a.q16 = (int16_t *)scratch;
-    a.d = scratch + n * cols / 2;
-    for (int64_t i = 0; i < n * blocks; i++) {
-        const float *xb = x + i * 32;
-        float amax = 0;
-        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
-        float inv = amax > 0 ? 32767.0f / amax : 0;
-        for (int j = 0; j < 32; j++) a.q16[i * 32 + j] = (int16_t)lrintf(xb[j] * inv);
-        a.d[i] = amax / 32767.0f;
-    }
-    return a;
-}
-
-// x [n, cols] -> int8 per 32 values with one scale each; with group > 0 also the group sums of d * sum(q).
-static quantized_activations quantize_activations(float *scratch, const float *x, int64_t n, int64_t cols,
-                                                  int64_t group) {
-    const int64_t blocks = cols / 32;
-    float *f = scratch + n * cols / 4;
-    quantized_activations a = {(int8_t *)scratch, NULL, f, f + n * blocks, (int8_t *)(f + 2 * n * blocks),
-                               f + 2 * n * blocks + n * cols / 4};
-    for (int64_t i = 0; i < n * blocks; i++) {
-        const float *xb = x + i * 32;
-        float amax = 0;
-        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
-        float d = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0;
-        for (int j = 0; j < 32; j++) a.q[i * 32 + j] = (int8_t)lrintf(xb[j] * inv);
-        a.d[i] = d;
-    }
-    if (group > 0) {
-        const int64_t per = group / 32, groups = cols / group;
-        for (int64_t i = 0; i < n * groups; i++) {
-            float sum = 0;
-            for (int64_t b = i * per; b < (i + 1) * per; b++) {
-                int qs = 0;
-                for (int j = 0; j < 32; j++) qs += a.q[b * 32 + j];
-                sum += a.d[b] * (float)qs;
-            }
-            a.gsum[i] = sum;
-        }
-    }
-    if (group >= 64) {
-        for (int64_t i = 0; i < n; i++) {
-            for (int64_t p = 0; p < blocks / 2; p++) {
-                const int8_t *src = a.q + i * cols + p * 64;
-                int8_t *dst = a.pq + i * cols + p * 64;
-                memcpy(dst, src, 16);
-                memcpy(dst + 16, src + 32, 16);
-                memcpy(dst + 32, src + 16, 16);
-                memcpy(dst + 48, src + 48, 16);
-                float *d = a.pd + (i * (blocks / 2) + p) * 8;
-                for (int j = 0; j < 4; j++) { d[j] = a.d[i * blocks + 2 * p]; d[4 + j] = a.d[i * blocks + 2 * p + 1]; }
-            }
-        }
-    }
-    return a;
-}
-
-// The same two quantizers with AVX2, giving the same values bit for bit (the same float operations, and
-// round-to-nearest-even conversion as lrintf's in the default rounding mode).
-
-// One block of 32 values: round(x * limit / amax) as int32 lanes q[4]; returns amax.
-AVX2 ALWAYS_INLINE float block_round_avx2(const float *x, float limit, __m256i q[4]) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 v[4], m = _mm256_setzero_ps();
-    for (int j = 0; j < 4; j++) {
-        v[j] = _mm256_loadu_ps(x + 8 * j);
-        m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[j]));
-    }
-    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_max_ss(h, _mm_movehdup_ps(h));
-    const float amax = _mm_cvtss_f32(h);
-    const __m256 inv = _mm256_set1_ps(amax > 0 ? limit / amax : 0);
-    for (int j = 0; j < 4; j++) q[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], inv));
-    return amax;
-}
-
-AVX2 static quantized_activations quantize_activations_wide_avx2(float *scratch, const float *x, int64_t n,
-                                                                 int64_t cols) {
-    const int64_t blocks = cols / 32;
-    quantized_activations a = {0};
-    a.q16 = (int16_t *)scratch;
-    a.d = scratch + n * cols / 2;
-    for (int64_t i = 0; i < n * blocks; i++) {
-        __m256i q[4];
-        const float amax = block_round_avx2(x + i * 32, 32767.0f, q);
-        __m256i *dst = (__m256i *)(a.q16 + i * 32);
-        _mm256_storeu_si256(dst, _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xD8));
-        _mm256_storeu_si256(dst + 1, _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2], q[3]), 0xD8));
-        a.d[i] = amax / 32767.0f;
-    }
-    return a;
-}
-
-AVX2 static quantized_activations quantize_activations_avx2(float *scratch, const float *x, int64_t n, int64_t cols,
-                                                            int64_t group) {
-    const int64_t blocks = cols / 32;
-    float *f = scratch + n * cols / 4;
-    quantized_activations a = {(int8_t *)scratch, NULL, f, f + n * blocks, (int8_t *)(f + 2 * n * blocks),
-                               f + 2 * n * blocks + n * cols / 4};
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    const int64_t per = group > 0 ? group / 32 : 1;
-    for (int64_t i = 0; i < n; i++) {
-        float sum = 0;
-        __m256i previous = _mm256_setzero_si256();
-        for (int64_t b = 0; b < blocks; b++) {
-            const int64_t k = i * blocks + b;
-            __m256i q[4];
-            const float amax = block_round_avx2(x + k * 32, 127.0f, q);
-            const float d = amax / 127.0f;
-            __m256i bytes = _mm256_permutevar8x32_epi32(
-                _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3])), order);
-            _mm256_storeu_si256((__m256i *)(a.q + k * 32), bytes);
-            a.d[k] = d;
-            if (group > 0) {
-                __m256i t = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-                __m128i u = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
-                u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0x4E));
-                u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0xB1));
-                sum += d * (float)_mm_cvtsi128_si32(u);
-                if ((b + 1) % per == 0) {
-                    a.gsum[k / per] = sum;
-                    sum = 0;
-                }
-            }
-            if (group >= 64) {
-                if (b & 1) {
-                    int8_t *dst = a.pq + i * cols + (b - 1) * 32;
-                    _mm256_storeu_si256((__m256i *)dst, _mm256_permute2x128_si256(previous, bytes, 0x20));
-                    _mm256_storeu_si256((__m256i *)(dst + 32), _mm256_permute2x128_si256(previous, bytes, 0x31));
-                    float *pd = a.pd + (i * (blocks / 2) + b / 2) * 8;
-                    _mm256_storeu_ps(pd, _mm256_setr_m128(_mm_set1_ps(a.d[k - 1]), _mm_set1_ps(d)));
-                }
-                previous = bytes;
-            }
-        }
-    }
-    return a;
-}
 
 // ---- scalar reference --------------------------------------------------------------------------
 
@@ -350,51 +190,43 @@ AVX2 ALWAYS_INLINE __m256 block_dot_wide(__m256i wlo, __m256i whi, const int16_t
 QROW_WIDE_AVX2(1)
 QROW_WIDE_AVX2(4)
 
-// Q4 with groups of 64 or more: RT weight rows against CT activation rows, two blocks at a time from one 32-byte load
-// per weight row. The low nibbles hold elements 0-15 of both blocks, the high nibbles elements 16-31, matching the
-// paired activations; the two maddubs results add in int16 (at most 2 * 2 * 15 * 127 per lane), and one FMA takes
-// both blocks' scales. Every (weight row, activation row) has one accumulator, fed the pairs in order and then the
-// zero-point term eight groups at a time, so its result is the same whatever tile computes it.
-// ws, wz [RT][gstride]: the rows' scales and scale times zero point per group, as floats.
-#define QPAIR_AVX2(RT, CT)                                                                                        \
-    AVX2 ALWAYS_INLINE void qpair_avx2_##RT##x##CT(float *out, int64_t ldo, const uint8_t *wrow, int64_t wstride,  \
-                                                   const float *ws, const float *wz, int64_t gstride,             \
-                                                   const quantized_activations *a, int64_t cols, int64_t groups,  \
-                                                   int64_t i0, int64_t r, int pshift) {                           \
+// Q4 with groups of 64 or more: one weight row against CT activation rows, two blocks at a time from one 32-byte
+// load. The low nibbles hold elements 0-15 of both blocks, the high nibbles elements 16-31, matching the paired
+// activations; the two maddubs results add in int16 (at most 2 * 2 * 15 * 127 per lane), and one FMA takes both
+// blocks' scales. Every (weight row, activation row) has one accumulator, fed the pairs in order and then the
+// zero-point term eight groups at a time, so its result is the same whatever tile computes it (q4_rows_avx2 below
+// does the same for several weight rows). ws, wz [groups]: the row's scales and scale times zero point, as floats.
+#define QPAIR_AVX2(CT)                                                                                            \
+    AVX2 ALWAYS_INLINE void qpair_avx2_##CT(float *out, int64_t ldo, const uint8_t *wrow, const float *ws,         \
+                                            const float *wz, const quantized_activations *a, int64_t cols,        \
+                                            int64_t groups, int64_t i0, int64_t r, int pshift) {                  \
         const int64_t pairs = cols / 64;                                                                          \
         const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);                                \
-        __m256 acc[RT][CT];                                                                                       \
-        for (int t = 0; t < RT; t++)                                                                              \
-            for (int k = 0; k < CT; k++) acc[t][k] = _mm256_setzero_ps();                                         \
+        __m256 acc[CT];                                                                                           \
+        for (int k = 0; k < CT; k++) acc[k] = _mm256_setzero_ps();                                                \
         for (int64_t p = 0; p < pairs; p++) {                                                                     \
-            for (int t = 0; t < RT; t++) {                                                                        \
-                __m256i v = _mm256_loadu_si256((const __m256i *)(wrow + t * wstride + p * 32));                   \
-                __m256i lo = _mm256_and_si256(v, mask), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);     \
-                __m256 scale = _mm256_broadcast_ss(ws + t * gstride + (p >> pshift));                             \
-                for (int k = 0; k < CT; k++) {                                                                    \
-                    const int8_t *x = a->pq + (i0 + k) * cols + p * 64;                                           \
-                    __m256i s16 = _mm256_add_epi16(                                                               \
-                        _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)x)),                         \
-                        _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 32))));                 \
-                    __m256 d = _mm256_mul_ps(scale, _mm256_loadu_ps(a->pd + ((i0 + k) * pairs + p) * 8));         \
-                    acc[t][k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones)), d, acc[t][k]);  \
-                }                                                                                                 \
+            __m256i v = _mm256_loadu_si256((const __m256i *)(wrow + p * 32));                                     \
+            __m256i lo = _mm256_and_si256(v, mask), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);         \
+            __m256 scale = _mm256_broadcast_ss(ws + (p >> pshift));                                               \
+            for (int k = 0; k < CT; k++) {                                                                        \
+                const int8_t *x = a->pq + (i0 + k) * cols + p * 64;                                               \
+                __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)x)),  \
+                                               _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 32)))); \
+                __m256 d = _mm256_mul_ps(scale, _mm256_loadu_ps(a->pd + ((i0 + k) * pairs + p) * 8));             \
+                acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones)), d, acc[k]);            \
             }                                                                                                     \
         }                                                                                                         \
         for (int64_t g = 0; g < groups; g += 8) {                                                                 \
             __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(groups - g)),                             \
                                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));                        \
-            for (int k = 0; k < CT; k++) {                                                                        \
-                __m256 gs = _mm256_maskload_ps(a->gsum + (i0 + k) * groups + g, lanes);                           \
-                for (int t = 0; t < RT; t++)                                                                      \
-                    acc[t][k] = _mm256_fnmadd_ps(_mm256_maskload_ps(wz + t * gstride + g, lanes), gs, acc[t][k]); \
-            }                                                                                                     \
+            __m256 wzg = _mm256_maskload_ps(wz + g, lanes);                                                       \
+            for (int k = 0; k < CT; k++)                                                                          \
+                acc[k] = _mm256_fnmadd_ps(wzg, _mm256_maskload_ps(a->gsum + (i0 + k) * groups + g, lanes), acc[k]); \
         }                                                                                                         \
-        for (int t = 0; t < RT; t++)                                                                              \
-            for (int k = 0; k < CT; k++) out[(i0 + k) * ldo + r + t] = qs_hsum_avx2(acc[t][k]);                   \
+        for (int k = 0; k < CT; k++) out[(i0 + k) * ldo + r] = qs_hsum_avx2(acc[k]);                              \
     }
-QPAIR_AVX2(1, 1)
-QPAIR_AVX2(1, 8)
+QPAIR_AVX2(1)
+QPAIR_AVX2(8)
 
 AVX2 ALWAYS_INLINE void qmatmul_avx2_format(float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a,
                                             int64_t n, int64_t r0, int64_t r1, qs_format format) {
@@ -494,9 +326,9 @@ AVX2 ALWAYS_INLINE void q4_rows_avx2(const int ROWS, float *out, const uint8_t *
 AVX2 static void qmatmul_q4_pairs_avx2(float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a,
                                        int64_t n, int64_t r0, int64_t r1) {
     enum { RT = 4 };
-    const int64_t cols = w->cols, groups = cols / w->group, gstride = groups;
+    const int64_t cols = w->cols, groups = cols / w->group;
     const int pshift = __builtin_ctzll((unsigned long long)(w->group / 64));
-    float ws[RT * gstride], wz[RT * gstride];
+    float ws[RT * groups], wz[RT * groups];
     for (int64_t c0 = 0; c0 < n; c0 += QS_ACTIVATION_CHUNK) {
         const int64_t c1 = c0 + QS_ACTIVATION_CHUNK < n ? c0 + QS_ACTIVATION_CHUNK : n;
         for (int64_t r = r0; r < r1; r += RT) {
@@ -506,15 +338,15 @@ AVX2 static void qmatmul_q4_pairs_avx2(float *out, int64_t ldo, const qs_matrix 
             if (rt < RT) {
                 for (int64_t t = 0; t < rt; t++)
                     for (int64_t i = c0; i < c1; i++)
-                        qpair_avx2_1x1(out, ldo, wrow + t * (cols / 2), cols / 2, ws + t * gstride, wz + t * gstride,
-                                       gstride, a, cols, groups, i, r + t, pshift);
+                        qpair_avx2_1(out, ldo, wrow + t * (cols / 2), ws + t * groups, wz + t * groups, a, cols,
+                                     groups, i, r + t, pshift);
                 continue;
             }
             int64_t i = c0;
             for (; i + 8 <= c1; i += 8)
                 for (int t = 0; t < RT; t++)
-                    qpair_avx2_1x8(out, ldo, wrow + t * (cols / 2), cols / 2, ws + t * gstride, wz + t * gstride,
-                                   gstride, a, cols, groups, i, r + t, pshift);
+                    qpair_avx2_8(out, ldo, wrow + t * (cols / 2), ws + t * groups, wz + t * groups, a, cols, groups,
+                                 i, r + t, pshift);
             for (; i < c1; i++)
                 q4_rows_avx2(RT, out + i * ldo + r, wrow, cols / 2, ws, wz, groups, w->group / 64, a->pq + i * cols,
                              a->pd + i * (cols / 64) * 8, a->gsum + i * groups);
@@ -595,11 +427,11 @@ void qs_matmul_many(qs_pool *pool, qs_variant v, int count, float *const *out, c
     int64_t group_sums = w[0].format == QS_FORMAT_Q4 && v >= QS_VARIANT_AVX2 ? w[0].group : 0;
     quantized_activations a;
     if (v >= QS_VARIANT_AVX2)
-        a = w[0].format == QS_FORMAT_Q8 ? quantize_activations_wide_avx2(scratch, x, n, cols)
-                                        : quantize_activations_avx2(scratch, x, n, cols, group_sums);
+        a = w[0].format == QS_FORMAT_Q8 ? qs_quantize_activations_wide_avx2(scratch, x, n, cols)
+                                        : qs_quantize_activations_avx2(scratch, x, n, cols, group_sums);
     else
-        a = w[0].format == QS_FORMAT_Q8 ? quantize_activations_wide(scratch, x, n, cols)
-                                        : quantize_activations(scratch, x, n, cols, group_sums);
+        a = w[0].format == QS_FORMAT_Q8 ? qs_quantize_activations_wide(scratch, x, n, cols)
+                                        : qs_quantize_activations(scratch, x, n, cols, group_sums);
     qmatmul_job job = {.variant = v, .count = count, .w = w, .out = out, .ldo = ldo, .a = a, .n = n};
     // About eight chunks per thread, each a multiple of 16 rows (the kernels' tiles divide 16).
     int64_t rows = 0;
