@@ -9,7 +9,7 @@ protocol Command {
     static func run(_ arguments: ParsedArguments) throws
 }
 
-let commands: [any Command.Type] = [GenerateCommand.self, TokenizeCommand.self, PerplexityCommand.self, BenchCommand.self,
+let commands: [any Command.Type] = [ServeCommand.self, GenerateCommand.self, TokenizeCommand.self, PerplexityCommand.self, BenchCommand.self,
                                      QuantizeCommand.self, InspectCommand.self]
 
 func printError(_ message: String) {

@@ -70,9 +70,29 @@ public final class Engine: Sendable {
     /// Throws for a request that can never run (empty or over-long prompt, bad sampling values, too big for the cache).
     @discardableResult
     public func submit(_ request: GenerationRequest, handler: @escaping @Sendable (TokenEvent) -> Void) throws -> Int {
-        try validate(request)
-        guard let id = mailbox.submit(request, handler: handler) else { throw EngineError.shutDown }
-        return id
+        try submit(copies: [request], handlers: [handler])[0]
+    }
+
+    /// Queues generations of one prompt (differing only in how they sample, say): the first is computed as usual and
+    /// the others start when its prompt is in the KV cache, sharing those blocks through the prefix cache.
+    /// All are queued or none; `handlers[i]` receives the events of `requests[i]`.
+    public func submit(copies requests: [GenerationRequest],
+                       handlers: [@Sendable (TokenEvent) -> Void]) throws -> [Int] {
+        precondition(!requests.isEmpty && requests.count == handlers.count)
+        for request in requests { try validate(request) }
+        let shared = requests.allSatisfy { $0.prompt == requests[0].prompt }
+        guard let ids = try mailbox.submit(requests, sharingPrompt: shared, maxWaiting: description.options.maxWaiting,
+                                           handlers: handlers) else {
+            throw EngineError.shutDown
+        }
+        return ids
+    }
+
+    /// Throws `.queueFull` when the waiting queue is full: a cheap check to make before tokenizing a request
+    /// (`submit` checks again, exactly).
+    public func checkQueue() throws(EngineError) {
+        let limit = description.options.maxWaiting
+        if mailbox.queued.load(ordering: .relaxed) >= limit { throw .queueFull(limit: limit) }
     }
 
     /// A generation as a stream of events; cancelled when the consumer stops iterating or is cancelled.

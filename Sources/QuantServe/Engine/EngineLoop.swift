@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 /// The engine's step loop, on its own thread: drain the mailbox, schedule, run one forward pass over every
 /// scheduled token, sample, send events. It alone touches the model, the KV cache and the scheduler.
@@ -10,6 +11,8 @@ final class EngineLoop {
     private let mailbox: EngineMailbox
     private var scheduler: Scheduler
     private var states: [Int: SequenceState] = [:]
+    /// Copies of a prompt waiting for it to be computed, by the id of the sequence computing it.
+    private var followers: [Int: [Int]] = [:]
     private var batch = ForwardBatch()
     private var logitOwners: [Int] = []
     private let logits: AlignedBuffer
@@ -37,6 +40,7 @@ final class EngineLoop {
                 return
             }
             if scheduler.isIdle {
+                metrics.lastProgress = DispatchTime.now().uptimeNanoseconds
                 publishMetrics()
                 mailbox.waitForWork()
                 continue
@@ -50,17 +54,29 @@ final class EngineLoop {
         metrics.promptTokens += s.request.prompt.count
         if s.request.maxTokens == 0 {
             finish(s.id, .length)
+        } else if let leader = s.follows, let l = states[leader], l.times.firstToken == nil {
+            followers[leader, default: []].append(s.id)
         } else {
             scheduler.add(id: s.id, tokens: s.request.prompt)
         }
     }
 
+    /// The copies that waited for `leader`'s prompt join the queue (at its front: they were submitted with it).
+    private func releaseFollowers(of leader: Int) {
+        guard let ids = followers.removeValue(forKey: leader) else { return }
+        for id in ids.reversed() where states[id] != nil {
+            scheduler.add(id: id, tokens: states[id]!.request.prompt, atFront: true)
+        }
+    }
+
     private func step() {
         let started = DispatchTime.now()
-        let hitsBefore = scheduler.prefixCacheHitTokens
+        let hitsBefore = scheduler.prefixCacheHitTokens, queriesBefore = scheduler.prefixCacheQueryTokens
         let step = scheduler.schedule()
         metrics.preemptions += step.preempted.count
         metrics.prefixCacheHitTokens += scheduler.prefixCacheHitTokens - hitsBefore
+        metrics.prefixCacheQueryTokens += scheduler.prefixCacheQueryTokens - queriesBefore
+        for id in step.preempted { states[id]?.preempted() }
         guard !step.chunks.isEmpty else {
             // Nothing fits: only possible when the oldest waiting request cannot get blocks with nothing running,
             // which submission rules out. Fail it rather than spin.
@@ -75,9 +91,9 @@ final class EngineLoop {
             batch.append(tokens[chunk.start..<end], from: chunk.start, blockTable: scheduler.blockTable(of: chunk.id)[...],
                          blockSize: cache.blockSize, logitsFrom: chunk.wantsLogits ? end - 1 : nil)
             if chunk.wantsLogits { logitOwners.append(chunk.id) }
-            if var state = states[chunk.id], !state.admitted {
-                state.admitted = true
-                state.cachedPromptTokens = chunk.start
+            if var state = states[chunk.id], state.phase != .running {
+                if !state.wasAdmitted { mailbox.queued.subtract(1, ordering: .relaxed) }
+                state.scheduled(cachedTokens: chunk.start)
                 states[chunk.id] = state
             }
         }
@@ -92,6 +108,7 @@ final class EngineLoop {
         for (row, id) in logitOwners.enumerated() {
             guard var state = states[id] else { continue }
             let row = UnsafeMutableBufferPointer(start: logits.typed(Float.self) + row * vocabulary, count: vocabulary)
+            if state.times.firstToken == nil { releaseFollowers(of: id) }
             let (token, logprob, top) = state.sample(row)
             scheduler.append(token, to: id)
             let (event, reason) = state.accept(token, logprob: logprob, top: top, tokenizer: tokenizer,
@@ -104,21 +121,27 @@ final class EngineLoop {
             if let reason { finish(id, reason) }
         }
         metrics.steps += 1
-        metrics.busySeconds += DispatchTime.now().seconds(since: started)
+        let now = DispatchTime.now()
+        metrics.busySeconds += now.seconds(since: started)
+        metrics.lastProgress = now.uptimeNanoseconds
         publishMetrics()
     }
 
     /// Ends a sequence: its blocks are freed at once and its consumer gets the summary.
     private func finish(_ id: Int, _ reason: FinishReason) {
         guard var state = states.removeValue(forKey: id) else { return }
+        if !state.wasAdmitted { mailbox.queued.subtract(1, ordering: .relaxed) }
         scheduler.remove(id)
+        releaseFollowers(of: id)
         if reason == .cancelled { metrics.requestsCancelled += 1 } else { metrics.requestsFinished += 1 }
         state.handler(.finished(state.summary(reason, releaseHeldText: reason != .cancelled)))
     }
 
     private func fail(_ id: Int, _ error: EngineError) {
         guard let state = states.removeValue(forKey: id) else { return }
+        if !state.wasAdmitted { mailbox.queued.subtract(1, ordering: .relaxed) }
         scheduler.remove(id)
+        releaseFollowers(of: id)
         metrics.requestsFinished += 1
         state.handler(.failed(error))
     }
@@ -126,6 +149,7 @@ final class EngineLoop {
     private func publishMetrics() {
         metrics.runningSequences = scheduler.running.count
         metrics.waitingSequences = scheduler.waiting.count
+        metrics.preemptedSequences = scheduler.waiting.reduce(0) { $0 + (states[$1]?.wasAdmitted == true ? 1 : 0) }
         metrics.kvBlocksUsed = scheduler.blocks.usedCount
         metrics.kvBlocksCached = scheduler.blocks.cachedFreeCount
         mailbox.publish(metrics)

@@ -8,6 +8,9 @@ final class EngineMailbox: Sendable {
         let id: Int
         let request: GenerationRequest
         let handler: @Sendable (TokenEvent) -> Void
+        /// A copy of this earlier submission's prompt: it starts once that prompt is computed, so that it reads
+        /// the prompt's KV blocks from the prefix cache instead of computing them again.
+        let follows: Int?
     }
 
     private struct Inbox {
@@ -20,18 +23,31 @@ final class EngineMailbox: Sendable {
 
     private let inbox = Mutex(Inbox())
     private let wake = DispatchSemaphore(value: 0)
+    /// Requests submitted and not yet scheduled: the waiting queue's length, bounded by `maxWaiting`.
+    let queued = Atomic<Int>(0)
 
-    /// Queues a request; false once the engine is shutting down.
-    func submit(_ request: GenerationRequest, handler: @escaping @Sendable (TokenEvent) -> Void) -> Int? {
-        let id: Int? = inbox.withLock { box in
-            guard !box.shutdown else { return nil }
-            let id = box.nextID
-            box.nextID += 1
-            box.submissions.append(Submission(id: id, request: request, handler: handler))
-            return id
+    /// Queues requests (copies of one prompt follow the first, see `Submission.follows`); nil once the engine is
+    /// shutting down. Throws `.queueFull` when they would take more than `maxWaiting` places in the queue.
+    func submit(_ requests: [GenerationRequest], sharingPrompt: Bool, maxWaiting: Int,
+                handlers: [@Sendable (TokenEvent) -> Void]) throws(EngineError) -> [Int]? {
+        let n = requests.count
+        let (_, count) = queued.add(n, ordering: .relaxed)
+        guard count <= maxWaiting else {
+            queued.subtract(n, ordering: .relaxed)
+            throw .queueFull(limit: maxWaiting)
         }
-        if id != nil { wake.signal() }
-        return id
+        let ids: [Int]? = inbox.withLock { box in
+            guard !box.shutdown else { return nil }
+            let first = box.nextID
+            box.nextID += n
+            for (k, request) in requests.enumerated() {
+                box.submissions.append(Submission(id: first + k, request: request, handler: handlers[k],
+                                                  follows: sharingPrompt && k > 0 ? first : nil))
+            }
+            return Array(first..<(first + n))
+        }
+        if ids != nil { wake.signal() } else { queued.subtract(n, ordering: .relaxed) }
+        return ids
     }
 
     func cancel(_ id: Int) {
@@ -55,6 +71,10 @@ final class EngineMailbox: Sendable {
     /// Blocks the loop until something is submitted, cancelled or shut down.
     func waitForWork() { wake.wait() }
 
-    var metrics: EngineMetrics { inbox.withLock { $0.metrics } }
+    var metrics: EngineMetrics {
+        var m = inbox.withLock { $0.metrics }
+        m.queuedRequests = queued.load(ordering: .relaxed)
+        return m
+    }
     func publish(_ metrics: EngineMetrics) { inbox.withLock { $0.metrics = metrics } }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,6 +13,8 @@ public struct EngineOptions: Sendable, Equatable {
     public var kvBlocks: Int?
     /// KV pool size in MiB.
     public var kvCacheMegabytes: Int?
+    /// Requests that may wait for their first step at once; `submit` throws `.queueFull` past it.
+    public var maxWaiting: Int = 256
 
     public init(threads: Int = ComputeContext.defaultThreadCount, contextSize: Int = 4096,
                 scheduler: SchedulerOptions = SchedulerOptions(), kvBlocks: Int? = nil, kvCacheMegabytes: Int? = nil) {
@@ -54,6 +57,7 @@ public struct EngineOptions: Sendable, Equatable {
                   "max-seqs must be in 1...4096, got \(scheduler.maxSequences)")
         try check(scheduler.maxBatchTokens >= 1 && scheduler.maxBatchTokens <= 65536,
                   "max-batch-tokens must be in 1...65536, got \(scheduler.maxBatchTokens)")
+        try check(maxWaiting >= 1 && maxWaiting <= 1 << 20, "max-waiting must be in 1...1048576, got \(maxWaiting)")
         if let kvBlocks { try check(kvBlocks >= 1 && kvBlocks <= 1 << 24, "kv-blocks must be in 1...16777216, got \(kvBlocks)") }
         if let kvCacheMegabytes {
             try check(kvCacheMegabytes >= 1 && kvCacheMegabytes <= 1 << 22, "kv-cache-mb must be in 1...4194304, got \(kvCacheMegabytes)")
@@ -69,7 +73,15 @@ public struct EngineMetrics: Sendable, Equatable {
     public var kvBlocksUsed = 0
     /// Free blocks still holding a reusable prefix.
     public var kvBlocksCached = 0
+    /// Requests submitted and not yet scheduled (queued, not counting preempted ones).
+    public var queuedRequests = 0
+    /// Preempted sequences waiting to be recomputed.
+    public var preemptedSequences = 0
+    /// Requests waiting to run: queued or preempted.
+    public var requestsWaiting: Int { queuedRequests + preemptedSequences }
     public var promptTokens = 0
+    /// Prompt tokens looked up in the prefix cache at admission, and how many of them it held.
+    public var prefixCacheQueryTokens = 0
     public var prefixCacheHitTokens = 0
     public var generatedTokens = 0
     public var requestsFinished = 0
@@ -77,4 +89,13 @@ public struct EngineMetrics: Sendable, Equatable {
     public var preemptions = 0
     public var steps = 0
     public var busySeconds = 0.0
+    /// When the loop last finished a step or went idle (uptime nanoseconds): a loop with work and an old
+    /// `lastProgress` has stalled.
+    public var lastProgress: UInt64 = DispatchTime.now().uptimeNanoseconds
+
+    /// Whether work is waiting or running and the loop has made no step for `seconds`.
+    public func isStalled(after seconds: Double, now: DispatchTime = .now()) -> Bool {
+        let busy = runningSequences + waitingSequences + queuedRequests > 0
+        return busy && Double(now.uptimeNanoseconds &- lastProgress) / 1e9 > seconds
+    }
 }

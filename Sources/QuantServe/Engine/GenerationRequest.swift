@@ -55,6 +55,10 @@ public struct GenerationSummary: Sendable {
     /// From submission to the first token.
     public var timeToFirstToken: Double
     public var totalSeconds: Double
+    /// From submission to its first scheduled chunk.
+    public var queueSeconds: Double
+    /// Times it was pushed back to the queue to free KV blocks.
+    public var preemptions: Int
     /// Generated tokens after the first, over the time they took.
     public var decodeTokensPerSecond: Double
 }
@@ -70,6 +74,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable, Sendable {
     case invalidRequest(String)
     case promptTooLong(tokens: Int, contextSize: Int)
     case exceedsCache(blocksNeeded: Int, blocksInPool: Int)
+    /// `limit` requests are already waiting (`EngineOptions.maxWaiting`).
+    case queueFull(limit: Int)
     case shutDown
     case internalError(String)
 
@@ -79,6 +85,7 @@ public enum EngineError: Error, CustomStringConvertible, Equatable, Sendable {
         case .promptTooLong(let t, let c): "the prompt has \(t) tokens but the context holds \(c)"
         case .exceedsCache(let n, let pool):
             "the request needs \(n) KV-cache blocks but the pool has \(pool) (raise --kv-cache-mb or --kv-blocks, or lower --ctx-size or max tokens)"
+        case .queueFull(let limit): "the server is busy: \(limit) requests are already waiting; retry later"
         case .shutDown: "the engine has shut down"
         case .internalError(let m): "internal error: \(m)"
         }

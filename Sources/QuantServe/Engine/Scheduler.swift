@@ -53,6 +53,8 @@ public struct Scheduler: Sendable {
     public private(set) var running: [Int] = []
     /// Prompt tokens whose computation a cached prefix saved, since the start.
     public private(set) var prefixCacheHitTokens = 0
+    /// Prompt tokens looked up in the prefix cache at admission, since the start.
+    public private(set) var prefixCacheQueryTokens = 0
 
     public init(options: SchedulerOptions, blocks: BlockManager) {
         precondition(options.maxSequences > 0 && options.maxBatchTokens > 0)
@@ -67,10 +69,10 @@ public struct Scheduler: Sendable {
     public func computedCount(of id: Int) -> Int { entries[id]?.computed ?? 0 }
 
     /// Queues a sequence whose first `tokens` (its prompt) are to be computed.
-    public mutating func add(id: Int, tokens: [Int32]) {
+    public mutating func add(id: Int, tokens: [Int32], atFront: Bool = false) {
         precondition(entries[id] == nil && !tokens.isEmpty)
         entries[id] = Entry(tokens: tokens)
-        waiting.append(id)
+        if atFront { waiting.insert(id, at: 0) } else { waiting.append(id) }
     }
 
     /// A token sampled for the sequence, to be computed in a later step.
@@ -162,6 +164,7 @@ public struct Scheduler: Sendable {
         for _ in 0..<needed { entry.blockTable.append(blocks.allocate()) }
         entries[id] = entry
         prefixCacheHitTokens += start
+        prefixCacheQueryTokens += entry.tokens.count
         return ScheduledChunk(id: id, start: start, count: count, wantsLogits: start + count == entry.tokens.count)
     }
 

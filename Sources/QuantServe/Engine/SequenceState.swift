@@ -1,29 +1,72 @@
 import Dispatch
 
-/// What the engine keeps for one request besides its tokens (which the scheduler holds): how to sample, how to
-/// print, when to stop, and where the events go.
+/// Where a request is in its life. Every transition is timed in `RequestTimes`.
+public enum RequestPhase: Sendable, Equatable {
+    /// Submitted, waiting for its first chunk to be scheduled.
+    case queued
+    /// Scheduled: its prompt is being computed or it is decoding.
+    case running
+    /// Pushed back to the queue to free KV blocks; it will be recomputed.
+    case preempted
+    case finished(FinishReason)
+}
+
+/// When a request entered each phase (uptime), for queue time, time to first token and latency.
+public struct RequestTimes: Sendable, Equatable {
+    public var submitted: DispatchTime
+    /// Its first chunk was scheduled (the end of its queue time).
+    public var admitted: DispatchTime?
+    public var firstToken: DispatchTime?
+    public var lastPreempted: DispatchTime?
+    public var finished: DispatchTime?
+
+    /// Seconds from submission to the first scheduled chunk (to now while still queued).
+    public var queueSeconds: Double { (admitted ?? .now()).seconds(since: submitted) }
+}
+
+/// The one place that holds a request's state in the engine besides its tokens (which the scheduler holds): its
+/// phase and the time of each transition, how to sample, how to print, when to stop, and where the events go.
 struct SequenceState {
     let request: GenerationRequest
     let handler: @Sendable (TokenEvent) -> Void
-    let submitted: DispatchTime
+    private(set) var phase = RequestPhase.queued
+    private(set) var times: RequestTimes
     var sampler: Sampler
     var penalties: PenaltyState
     var detokenizer: StreamingDetokenizer
     var stopMatcher: StopStringMatcher
     var generated = 0
-    /// Its first chunk was scheduled (which tells how much of its prompt the prefix cache held).
-    var admitted = false
+    /// Prompt tokens the prefix cache held when it was first admitted.
     var cachedPromptTokens = 0
-    var firstToken: DispatchTime?
+    var preemptions = 0
 
     init(request: GenerationRequest, tokenizer: any Tokenizer, handler: @escaping @Sendable (TokenEvent) -> Void) {
         self.request = request
         self.handler = handler
-        submitted = DispatchTime.now()
+        times = RequestTimes(submitted: .now())
         sampler = Sampler(request.sampling)
         penalties = PenaltyState(request.sampling, prompt: request.prompt)
         detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
         stopMatcher = StopStringMatcher(stops: request.stop)
+    }
+
+    /// Whether it has ever been scheduled (it has left the waiting queue's count).
+    var wasAdmitted: Bool { times.admitted != nil }
+
+    /// Its chunk was scheduled; the first time, `cachedTokens` of its prompt came from the prefix cache.
+    mutating func scheduled(cachedTokens: Int) {
+        guard phase != .running else { return }
+        if times.admitted == nil {
+            times.admitted = .now()
+            cachedPromptTokens = cachedTokens
+        }
+        phase = .running
+    }
+
+    mutating func preempted() {
+        phase = .preempted
+        preemptions += 1
+        times.lastPreempted = .now()
     }
 
     /// Picks the next token from this sequence's logits (penalties are applied to them in place), with the
@@ -43,7 +86,7 @@ struct SequenceState {
     /// Records a sampled token; returns its event, and the reason to finish if it ends the generation.
     mutating func accept(_ token: Int32, logprob: Float?, top: [TokenLogprob], tokenizer: any Tokenizer,
                          sequenceLength: Int, contextSize: Int) -> (GeneratedToken?, FinishReason?) {
-        if firstToken == nil { firstToken = DispatchTime.now() }
+        if times.firstToken == nil { times.firstToken = .now() }
         if !request.ignoreEndOfGeneration && tokenizer.isEndOfGeneration(token) { return (nil, .stop) }
         generated += 1
         penalties.record(token)
@@ -57,18 +100,21 @@ struct SequenceState {
     /// The summary that ends the stream; releases whatever text was held back unless a stop string ended it.
     mutating func summary(_ reason: FinishReason, releaseHeldText: Bool) -> GenerationSummary {
         let now = DispatchTime.now()
+        phase = .finished(reason)
+        times.finished = now
         var finalText = ""
         if releaseHeldText {
             let tail = detokenizer.flush()
             let (text, stopped) = stopMatcher.append(tail)
             finalText = stopped ? text : text + stopMatcher.flush()
         }
-        let decodeSeconds = firstToken.map { now.seconds(since: $0) } ?? 0
+        let decodeSeconds = times.firstToken.map { now.seconds(since: $0) } ?? 0
         return GenerationSummary(
             finishReason: reason, finalText: finalText, promptTokens: request.prompt.count,
             cachedPromptTokens: cachedPromptTokens, completionTokens: generated,
-            timeToFirstToken: firstToken.map { $0.seconds(since: submitted) } ?? 0,
-            totalSeconds: now.seconds(since: submitted),
+            timeToFirstToken: times.firstToken.map { $0.seconds(since: times.submitted) } ?? 0,
+            totalSeconds: now.seconds(since: times.submitted),
+            queueSeconds: times.queueSeconds, preemptions: preemptions,
             decodeTokensPerSecond: decodeSeconds > 0 && generated > 1 ? Double(generated - 1) / decodeSeconds : 0)
     }
 }

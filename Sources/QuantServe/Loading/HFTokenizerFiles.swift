@@ -1,4 +1,5 @@
 import Foundation
+import QuantServeJSON
 
 /// Reads a Hugging Face tokenizer (`tokenizer.json` in the tokenizers library's format, `tokenizer_config.json`,
 /// `chat_template.jinja`) into the vocabulary the GGUF loader would give for the same model, so the same tokenizer

@@ -1,57 +1,36 @@
 import Foundation
 
-/// A parsed JSON document, for files too large for `JSONSerialization` to read in good time (a 150k-token
-/// `tokenizer.json` takes it about 0.4 s; this parser about a quarter of that).
-enum JSONValue: Sendable {
-    /// Members in document order (no dictionary: hashing 150k vocabulary keys would double the parse time).
-    case object([(key: String, value: JSONValue)])
-    case array([JSONValue])
-    case string(String)
-    case number(Double)
-    case bool(Bool)
-    case null
-
-    /// The member named `key` (the last, if repeated), by a linear search.
-    subscript(key: String) -> JSONValue? {
-        if case .object(let o) = self { return o.last { $0.key == key }?.value }
-        return nil
+extension JSONValue {
+    /// Parses `data` as one JSON document (RFC 8259: no comments, no trailing commas, no control characters in
+    /// strings, strict numbers), at most 512 levels deep; the error says where the text stops being JSON.
+    /// Strings must be valid UTF-8 (a lone surrogate escape becomes U+FFFD, as in most parsers).
+    public static func parse(_ data: Data) throws(JSONSyntaxError) -> JSONValue {
+        let result = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<JSONValue, JSONSyntaxError> in
+            Result { () throws(JSONSyntaxError) -> JSONValue in try parse(raw.bindMemory(to: UInt8.self)) }
+        }
+        return try result.get()
     }
 
-    var object: [(key: String, value: JSONValue)]? { if case .object(let o) = self { return o }; return nil }
-    var array: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
-    var string: String? { if case .string(let s) = self { return s }; return nil }
-    var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
-    var int: Int? { if case .number(let n) = self, let i = Int(exactly: n) { return i }; return nil }
-
-    /// Parses `data`; the error says where the text stops being JSON.
-    static func parse(_ data: Data) throws -> JSONValue {
-        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws -> JSONValue in
-            var parser = JSONParser(bytes: raw.bindMemory(to: UInt8.self))
-            let value = try parser.value(depth: 0)
-            parser.skipSpace()
-            guard parser.i == parser.bytes.count else { throw parser.fail("text after the document") }
-            return value
+    public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
+        let result = bytes.withUnsafeBufferPointer { b -> Result<JSONValue, JSONSyntaxError> in
+            Result { () throws(JSONSyntaxError) -> JSONValue in try parse(b) }
         }
+        return try result.get()
     }
 
-    /// Depth-first over every object inside (this one included).
-    func visitObjects(_ body: (JSONValue) -> Void) {
-        switch self {
-        case .object(let o):
-            body(self)
-            for member in o { member.value.visitObjects(body) }
-        case .array(let a):
-            for v in a { v.visitObjects(body) }
-        default:
-            break
-        }
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONSyntaxError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes)
+        let value = try parser.value(depth: 0)
+        parser.skipSpace()
+        guard parser.i == parser.bytes.count else { throw parser.fail("text after the document") }
+        return value
     }
 }
 
-struct JSONSyntaxError: Error, CustomStringConvertible {
-    let offset: Int
-    let problem: String
-    var description: String { "not valid JSON at byte \(offset): \(problem)" }
+public struct JSONSyntaxError: Error, CustomStringConvertible, Equatable {
+    public let offset: Int
+    public let problem: String
+    public var description: String { "not valid JSON at byte \(offset): \(problem)" }
 }
 
 private struct JSONParser {
@@ -117,46 +96,66 @@ private struct JSONParser {
         i += n
     }
 
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
     mutating func number() throws(JSONSyntaxError) -> Double {
         let start = i
-        var integer = 0, negative = false, simple = true
-        if i < bytes.count, bytes[i] == UInt8(ascii: "-") { negative = true; i += 1 }
-        while i < bytes.count {
-            let c = bytes[i]
-            if c >= 0x30 && c <= 0x39 {
-                if integer < Int.max / 10 - 10 { integer = integer * 10 + Int(c - 0x30) } else { simple = false }
-            } else if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") || c == UInt8(ascii: "+")
-                        || c == UInt8(ascii: "-") {
-                simple = false
-            } else {
-                break
-            }
-            i += 1
+        func digits() -> Int {
+            let from = i
+            while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 { i += 1 }
+            return i - from
         }
-        guard i > start + (negative ? 1 : 0) else { throw fail("expected a value") }
-        if simple { return Double(negative ? -integer : integer) }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
+        let integerStart = i
+        let integerDigits = digits()
+        guard integerDigits > 0 else { throw fail("expected a value") }
+        guard integerDigits == 1 || bytes[integerStart] != UInt8(ascii: "0") else { throw fail("leading zero in a number") }
+        var simple = integerDigits <= 15
+        if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+            i += 1
+            guard digits() > 0 else { throw fail("expected digits after '.'") }
+            simple = false
+        }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+            guard digits() > 0 else { throw fail("expected digits in an exponent") }
+            simple = false
+        }
+        if simple {
+            var value = 0
+            for k in integerStart..<i { value = value * 10 + Int(bytes[k] - 0x30) }
+            return Double(bytes[start] == UInt8(ascii: "-") ? -value : value)
+        }
         guard let d = Double(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)) else {
             throw fail("bad number")
         }
         return d
     }
 
-    /// A string starting at the opening quote.
+    /// A string starting at the opening quote: valid UTF-8, no raw control characters.
     mutating func string() throws(JSONSyntaxError) -> String {
         i += 1
         let start = i
-        while i < bytes.count, bytes[i] != UInt8(ascii: "\""), bytes[i] != UInt8(ascii: "\\") { i += 1 }
+        while i < bytes.count, bytes[i] != UInt8(ascii: "\""), bytes[i] != UInt8(ascii: "\\"), bytes[i] >= 0x20 { i += 1 }
         guard i < bytes.count else { throw fail("unterminated string") }
         if bytes[i] == UInt8(ascii: "\"") {
-            defer { i += 1 }
-            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+            guard let s = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self) else {
+                throw fail("invalid UTF-8 in a string")
+            }
+            i += 1
+            return s
         }
         // Escapes: decode into a buffer.
         var out = Array(bytes[start..<i])
         while true {
             guard i < bytes.count else { throw fail("unterminated string") }
             let c = bytes[i]
-            if c == UInt8(ascii: "\"") { i += 1; return String(decoding: out, as: UTF8.self) }
+            if c == UInt8(ascii: "\"") {
+                i += 1
+                guard let s = String(validating: out, as: UTF8.self) else { throw fail("invalid UTF-8 in a string") }
+                return s
+            }
+            guard c >= 0x20 else { throw fail("control character in a string") }
             if c != UInt8(ascii: "\\") { out.append(c); i += 1; continue }
             guard i + 1 < bytes.count else { throw fail("unterminated escape") }
             let e = bytes[i + 1]

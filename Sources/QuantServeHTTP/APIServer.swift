@@ -1,0 +1,208 @@
+import Dispatch
+import Foundation
+import QuantServe
+import QuantServeJSON
+import Synchronization
+
+public struct APIServerOptions: Sendable {
+    /// Requests to every route but `/health` and `/metrics` must send `Authorization: Bearer KEY`.
+    public var apiKey: String?
+    public var maxBodyBytes = 8 << 20
+    public var accessLog = AccessLog()
+    /// `/health` turns 503 when the engine has had work and made no step for this long.
+    public var stallSeconds = 30.0
+    public init() {}
+}
+
+/// The OpenAI-compatible API over the table of served models: routing, authentication, errors, the access log,
+/// and the live generations (so that shutdown can end them). The HTTP transport is `HTTPServer`'s.
+public final class APIServer: HTTPHandler {
+    public let models: ModelTable
+    public let options: APIServerOptions
+    public let metrics = ServerMetrics()
+    /// Live generations by a number of their own, so that shutdown can end them.
+    private let sessions = Mutex<(next: Int, live: [Int: GenerationSession])>((0, [:]))
+    private let shuttingDown = Atomic<Bool>(false)
+
+    public init(models: ModelTable, options: APIServerOptions) {
+        self.models = models
+        self.options = options
+    }
+
+    struct Route {
+        let methods: [String]
+        let open: Bool
+        let handler: @Sendable (APIServer, HTTPRequest, HTTPConnection, RequestLog) throws(APIError) -> HTTPResponse
+    }
+
+    static let routes: [String: Route] = [
+        "/v1/completions": Route(methods: ["POST"], open: false) { s, r, c, l throws(APIError) in try s.generate(.completion, r, c, l) },
+        "/v1/chat/completions": Route(methods: ["POST"], open: false) { s, r, c, l throws(APIError) in try s.generate(.chat, r, c, l) },
+        "/v1/models": Route(methods: ["GET"], open: false) { s, _, _, _ in s.listModels() },
+        "/health": Route(methods: ["GET"], open: true) { s, _, _, _ in s.health() },
+        "/metrics": Route(methods: ["GET"], open: true) { s, _, _, _ in
+            .text(200, s.metrics.render(s.models.all), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        },
+        "/tokenize": Route(methods: ["POST"], open: false) { s, r, _, _ throws(APIError) in try s.tokenize(r) },
+        "/detokenize": Route(methods: ["POST"], open: false) { s, r, _, _ throws(APIError) in try s.detokenize(r) },
+    ]
+
+    public func handle(_ request: HTTPRequest, connection: HTTPConnection) -> HTTPResponse {
+        let log = RequestLog(id: Self.requestID(request.header("x-request-id")), method: request.method, path: request.path)
+        var response: HTTPResponse
+        do {
+            response = try route(request, connection, log)
+        } catch {
+            response = error.response
+            metrics.failed(log.modelName ?? models.model(named: nil)?.name ?? "", reason: error.code ?? error.type)
+        }
+        response.headers.append((name: "X-Request-Id", value: log.id))
+        log.update { $0.status = response.status }
+        if case .stream = response.body {
+            log.finishWhenStreamEnds(options.accessLog)
+        } else {
+            log.finish(options.accessLog)
+        }
+        return response
+    }
+
+    private func route(_ request: HTTPRequest, _ connection: HTTPConnection, _ log: RequestLog) throws(APIError) -> HTTPResponse {
+        guard let route = Self.routes[request.path] else { throw .notFound(request.path) }
+        guard route.methods.contains(request.method) else {
+            throw .methodNotAllowed(request.method, request.path, allowed: route.methods)
+        }
+        if request.bodyTooLarge { throw .bodyTooLarge(limit: options.maxBodyBytes) }
+        if !route.open, let key = options.apiKey, !Self.authorized(request.header("authorization"), key: key) {
+            throw .unauthorized
+        }
+        return try route.handler(self, request, connection, log)
+    }
+
+    /// `Bearer KEY`, compared in time that depends only on the lengths.
+    static func authorized(_ header: String?, key: String) -> Bool {
+        guard let header, header.hasPrefix("Bearer ") else { return false }
+        let given = Array(header.utf8.dropFirst(7)), wanted = Array(key.utf8)
+        var difference = UInt8(given.count == wanted.count ? 0 : 1)
+        for i in 0..<max(given.count, wanted.count) {
+            difference |= (i < given.count ? given[i] : 0) ^ (i < wanted.count ? wanted[i] : 0xFF)
+        }
+        return difference == 0
+    }
+
+    /// The client's `X-Request-Id` when it is short printable ASCII, otherwise a new one.
+    static func requestID(_ given: String?) -> String {
+        if let given, !given.isEmpty, given.utf8.count <= 128, given.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+            return given
+        }
+        return "req-" + randomHex(16)
+    }
+
+    static func randomHex(_ bytes: Int) -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &g)) }.joined()
+    }
+
+    // MARK: sessions and shutdown
+
+    /// A number for a session about to start.
+    func sessionNumber() -> Int { sessions.withLock { $0.next += 1; return $0.next } }
+    func register(_ session: GenerationSession, number: Int) { sessions.withLock { $0.live[number] = session } }
+    func unregister(_ number: Int) { _ = sessions.withLock { $0.live.removeValue(forKey: number) } }
+
+    public var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
+
+    /// Refuses new generations and ends every live one at once (streams get `finish_reason: "abort"` and `[DONE]`).
+    public func shutdown() {
+        shuttingDown.store(true, ordering: .relaxed)
+        let live = sessions.withLock { Array($0.live.values) }
+        for s in live {
+            s.abort()
+            for id in s.snapshot.engineIDs { s.engine.cancel(id) }
+        }
+    }
+
+    // MARK: routes
+
+    /// The served model a request names (the default one when it names none), ready to use.
+    func readyModel(_ name: String?, log: RequestLog) throws(APIError) -> (ServedModel, Engine) {
+        guard let model = models.model(named: name) else {
+            throw .modelNotFound(name ?? "", served: models.all.map(\.name))
+        }
+        log.update { $0.model = model.name }
+        switch model.current {
+        case .ready(let engine): return (model, engine)
+        case .loading: throw .loading
+        case .failed(let message):
+            throw APIError(status: 503, message: "the model failed to load: \(message)", type: "service_unavailable_error",
+                           code: "model_load_failed")
+        }
+    }
+
+    func listModels() -> HTTPResponse {
+        let data: [JSONValue] = models.all.compactMap { m in
+            guard let engine = m.engine else { return nil }
+            return ["id": .string(m.name), "object": "model", "created": JSONValue(m.created), "owned_by": "quantserve",
+                    "root": .string(m.path), "parent": nil, "max_model_len": JSONValue(engine.description.contextSize)]
+        }
+        return .json(200, ["object": "list", "data": .array(data)])
+    }
+
+    func health() -> HTTPResponse {
+        for m in models.all {
+            switch m.current {
+            case .loading: return .json(503, ["status": "loading"])
+            case .failed(let message): return .json(503, ["status": "failed", "message": .string(message)])
+            case .ready(let engine):
+                if engine.metrics.isStalled(after: options.stallSeconds) { return .json(503, ["status": "stalled"]) }
+            }
+        }
+        if isShuttingDown { return .json(503, ["status": "shutting_down"]) }
+        return .json(200, ["status": "ok"])
+    }
+
+    func tokenize(_ request: HTTPRequest) throws(APIError) -> HTTPResponse {
+        let log = RequestLog(id: "", method: "", path: "")
+        let f = try RequestFields(body: request.body)
+        let (model, engine) = try readyModel(try f.string("model"), log: log)
+        let tokens: [Int32]
+        if f["messages"] != nil {
+            let messages = try ChatMessages.read(f)
+            let addGenerationPrompt = try f.bool("add_generation_prompt") ?? true
+            tokens = try chatTokens(model, engine, messages, addGenerationPrompt: addGenerationPrompt)
+        } else {
+            guard let prompt = try f.string("prompt") else {
+                throw .invalid("'prompt' (a string) or 'messages' is required", param: "prompt", code: "missing_required_parameter")
+            }
+            tokens = engine.tokenizer.encode(prompt, addSpecial: try f.bool("add_special_tokens") ?? true, parseSpecial: true)
+        }
+        return .json(200, ["count": JSONValue(tokens.count), "max_model_len": JSONValue(engine.description.contextSize),
+                           "tokens": .array(tokens.map { JSONValue(Int($0)) })])
+    }
+
+    func detokenize(_ request: HTTPRequest) throws(APIError) -> HTTPResponse {
+        let f = try RequestFields(body: request.body)
+        let (_, engine) = try readyModel(try f.string("model"), log: RequestLog(id: "", method: "", path: ""))
+        guard let v = f["tokens"] else { throw .invalid("'tokens' is required", param: "tokens", code: "missing_required_parameter") }
+        guard let list = v.array else { throw .wrongType("tokens", expected: "an array of token ids", got: v) }
+        var ids: [Int32] = []
+        let vocabulary = engine.tokenizer.vocabularySize
+        for item in list {
+            guard let n = item.number, let id = Int32(exactly: n), id >= 0, Int(id) < vocabulary else {
+                throw .invalid("'tokens' must hold token ids in 0..<\(vocabulary)", param: "tokens", code: "invalid_value")
+            }
+            ids.append(id)
+        }
+        return .json(200, ["prompt": .string(engine.tokenizer.decode(ids))])
+    }
+
+    func chatTokens(_ model: ServedModel, _ engine: Engine, _ messages: [ChatMessage],
+                    addGenerationPrompt: Bool = true) throws(APIError) -> [Int32] {
+        do {
+            let template = try model.chatTemplate()
+            return try engine.tokenizer.encodeChat(messages: messages, template: template,
+                                                   addGenerationPrompt: addGenerationPrompt)
+        } catch {
+            throw .invalid("the chat template cannot render these messages: \(error)", param: "messages")
+        }
+    }
+}

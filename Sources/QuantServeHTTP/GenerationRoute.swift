@@ -1,0 +1,124 @@
+import Foundation
+import Dispatch
+import QuantServe
+import QuantServeJSON
+
+extension APIServer {
+    /// `POST /v1/completions` and `POST /v1/chat/completions`: checks the request, tokenizes it, submits every
+    /// choice to the engine and answers with a stream of chunks or, once all are done, one object.
+    func generate(_ kind: APIKind, _ request: HTTPRequest, _ connection: HTTPConnection,
+                  _ log: RequestLog) throws(APIError) -> HTTPResponse {
+        if isShuttingDown { throw .shuttingDown }
+        let f = try RequestFields(body: request.body)
+        let (model, engine) = try readyModel(try f.string("model"), log: log)
+        // The queue is checked before any templating or tokenizing.
+        do { try engine.checkQueue() } catch { throw APIError.from(error, param: "model") }
+        let params = try GenerationParameters(f)
+        let topLogprobs = try logprobs(kind, f)
+
+        let prompts: [[Int32]]
+        let promptParam: String
+        switch kind {
+        case .completion:
+            promptParam = "prompt"
+            switch try PromptInput(f) {
+            case .texts(let texts): prompts = texts.map { engine.tokenizer.encode($0, addSpecial: true, parseSpecial: true) }
+            case .tokens(let lists): prompts = lists
+            }
+        case .chat:
+            promptParam = "messages"
+            prompts = [try chatTokens(model, engine, try ChatMessages.read(f))]
+        }
+        let contextSize = engine.description.contextSize
+        for p in prompts {
+            if p.count >= contextSize || (params.maxTokens.map { p.count + $0 > contextSize } ?? false) {
+                var e = APIError.contextLengthExceeded(promptTokens: p.count, requested: params.maxTokens, contextSize: contextSize)
+                e.param = promptParam
+                throw e
+            }
+        }
+
+        var choices: [GenerationSession.Choice] = []
+        for p in prompts {
+            for copy in 0..<params.n {
+                choices.append(GenerationSession.Choice(promptTokens: p.count, countsPrompt: copy == 0))
+            }
+        }
+        let header = ResponseHeader(kind: kind, id: kind.idPrefix + Self.randomHex(12),
+                                    created: Int(Date.nowSeconds), model: model.name)
+        let accessLog = options.accessLog
+        let number = sessionNumber()
+        let session = GenerationSession(
+            header: header, engine: engine, choices: choices, stream: params.stream, includeUsage: params.includeUsage,
+            wantsLogprobs: topLogprobs != nil, tokenizer: engine.tokenizer, arrival: log.arrival, metrics: metrics
+        ) { [weak self] final in
+            log.update { e in
+                for c in final.choices where c.countsPrompt { e.promptTokens += c.promptTokens; e.cachedTokens += c.cachedTokens }
+                e.completionTokens = final.choices.reduce(0) { $0 + $1.completionTokens }
+                e.timeToFirstToken = final.firstToken.map { $0.seconds(since: log.arrival) }
+            }
+            log.streamEnded(accessLog)
+            self?.unregister(number)
+        }
+        register(session, number: number)
+        session.channel.onHangUp { [weak session] in
+            guard let session else { return }
+            for id in session.snapshot.engineIDs { engine.cancel(id) }
+        }
+
+        // Submit each prompt's copies together: the copies start once the first has computed the prompt.
+        var index = 0
+        for p in prompts {
+            let first = index
+            let requests = (0..<params.n).map { copy in
+                var sampling = params.sampling
+                if let seed = sampling.seed { sampling.seed = seed &+ UInt64(copy) }
+                return GenerationRequest(prompt: p, maxTokens: params.maxTokens ?? (contextSize - p.count),
+                                         sampling: sampling, stop: params.stop, logprobs: topLogprobs,
+                                         ignoreEndOfGeneration: params.ignoreEOS)
+            }
+            let handlers: [@Sendable (TokenEvent) -> Void] = (0..<params.n).map { copy in
+                { [session] event in session.handle(first + copy, event) }
+            }
+            do {
+                session.started(engineIDs: try engine.submit(copies: requests, handlers: handlers))
+            } catch {
+                for id in session.snapshot.engineIDs { engine.cancel(id) }
+                unregister(number)
+                throw (error as? EngineError).map { APIError.from($0, param: promptParam) } ?? .internalError("\(error)")
+            }
+            index += params.n
+        }
+        if session.channel.isHungUp { for id in session.snapshot.engineIDs { engine.cancel(id) } }
+
+        if params.stream {
+            session.openStream()
+            return .eventStream(session.channel)
+        }
+        guard session.channel.waitUntilFinished(socket: connection.socket) else {
+            // The client has gone; its sequences were cancelled by the hang-up.
+            return APIError(status: 499, message: "the client closed the connection", type: "client_closed_request").response
+        }
+        return session.body()
+    }
+
+    /// `logprobs` / `top_logprobs` as the number of top tokens per position the engine reports (nil: none).
+    private func logprobs(_ kind: APIKind, _ f: RequestFields) throws(APIError) -> Int? {
+        switch kind {
+        case .completion:
+            if let v = f["logprobs"], v.bool != nil {
+                throw .wrongType("logprobs", expected: "an integer (top log-probabilities per token)", got: v)
+            }
+            return try f.int("logprobs", in: 0...20)
+        case .chat:
+            let wanted = try f.bool("logprobs") ?? false
+            let top = try f.int("top_logprobs", in: 0...20)
+            if top != nil, !wanted { throw .invalid("'top_logprobs' needs 'logprobs': true", param: "top_logprobs") }
+            return wanted ? (top ?? 0) : nil
+        }
+    }
+}
+
+extension Date {
+    static var nowSeconds: Double { Date().timeIntervalSince1970 }
+}

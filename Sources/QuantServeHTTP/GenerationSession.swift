@@ -1,0 +1,191 @@
+import Dispatch
+import QuantServe
+import QuantServeJSON
+import Synchronization
+
+/// One completion or chat request on its way through the engine: it turns every choice's token events into SSE
+/// chunks (streaming) or gathers them into one answer, and knows how to end early (client gone, shutdown).
+/// Its handlers run on the engine's thread and only format and hand over bytes.
+final class GenerationSession: Sendable {
+    struct Choice: Sendable {
+        var promptTokens = 0
+        /// Whether this choice's prompt tokens count in `usage` (the first copy of each prompt).
+        var countsPrompt = false
+        var text = ""
+        var logprobTokens: [GeneratedToken] = []
+        var completionTokens = 0
+        var cachedTokens = 0
+        var finishReason: String?
+        var lastToken: DispatchTime?
+        var queueSeconds: Double?
+    }
+
+    struct State: Sendable {
+        var choices: [Choice]
+        var engineIDs: [Int] = []
+        var open = true
+        var firstToken: DispatchTime?
+        var failure: APIError?
+    }
+
+    let header: ResponseHeader
+    let engine: Engine
+    let stream: Bool
+    let includeUsage: Bool
+    let wantsLogprobs: Bool
+    let formatter: LogprobsFormatter
+    let channel = ResponseChannel()
+    let arrival: DispatchTime
+    let metrics: ServerMetrics
+    private let state: Mutex<State>
+    /// Runs once when the session ends, with its final state.
+    private let onEnd: @Sendable (State) -> Void
+
+    init(header: ResponseHeader, engine: Engine, choices: [Choice], stream: Bool, includeUsage: Bool, wantsLogprobs: Bool,
+         tokenizer: any Tokenizer, arrival: DispatchTime, metrics: ServerMetrics, onEnd: @escaping @Sendable (State) -> Void) {
+        self.header = header
+        self.engine = engine
+        self.stream = stream
+        self.includeUsage = includeUsage
+        self.wantsLogprobs = wantsLogprobs
+        formatter = LogprobsFormatter(kind: header.kind, tokenizer: tokenizer)
+        self.arrival = arrival
+        self.metrics = metrics
+        self.onEnd = onEnd
+        state = Mutex(State(choices: choices))
+    }
+
+    var snapshot: State { state.withLock { $0 } }
+
+    func started(engineIDs: [Int]) {
+        state.withLock { $0.engineIDs += engineIDs }
+    }
+
+    /// The chunks a chat stream opens with: each choice's role.
+    func openStream() {
+        guard stream, header.kind == .chat else { return }
+        let count = state.withLock { $0.choices.count }
+        for i in 0..<count {
+            channel.write(SSE.event(header.object([header.chunkChoice(i, text: "", role: true)], chunk: true)))
+        }
+    }
+
+    /// An engine event of choice `index`.
+    func handle(_ index: Int, _ event: TokenEvent) {
+        switch event {
+        case .token(let token): received(index, token)
+        case .finished(let summary): finished(index, summary)
+        case .failed(let error): failed(APIError.from(error, param: "prompt"))
+        }
+    }
+
+    private func received(_ index: Int, _ token: GeneratedToken) {
+        let now = DispatchTime.now()
+        let (open, offset, gap) = state.withLock { s -> (Bool, Int, Double?) in
+            guard s.open, s.choices[index].finishReason == nil else { return (false, 0, nil) }
+            if s.firstToken == nil { s.firstToken = now }
+            let gap = s.choices[index].lastToken.map { now.seconds(since: $0) }
+            s.choices[index].lastToken = now
+            let offset = s.choices[index].text.count
+            s.choices[index].completionTokens += 1
+            s.choices[index].text += token.text
+            if !stream, wantsLogprobs { s.choices[index].logprobTokens.append(token) }
+            return (true, offset, gap)
+        }
+        guard open else { return }
+        if let gap { metrics.record(header.model) { $0.interToken.observe(gap) } }
+        if stream {
+            let lp = wantsLogprobs ? formatter.format([token], textOffset: offset) : .null
+            channel.write(SSE.event(header.object([header.chunkChoice(index, text: token.text, logprobs: lp)], chunk: true)))
+        }
+    }
+
+    private func finished(_ index: Int, _ summary: GenerationSummary) {
+        let reason = summary.finishReason.apiName
+        let ended = state.withLock { s -> State? in
+            guard s.open, s.choices[index].finishReason == nil else { return nil }
+            s.choices[index].text += summary.finalText
+            s.choices[index].finishReason = reason
+            s.choices[index].cachedTokens = summary.cachedPromptTokens
+            s.choices[index].queueSeconds = summary.queueSeconds
+            return s
+        }
+        guard let ended else { return }
+        metrics.finished(header.model, reason: reason)
+        metrics.record(header.model) { $0.queueTime.observe(summary.queueSeconds) }
+        if stream {
+            channel.write(SSE.event(header.object([header.chunkChoice(index, text: summary.finalText, finishReason: reason)],
+                                                  chunk: true)))
+        }
+        if ended.choices.allSatisfy({ $0.finishReason != nil }) { end() }
+    }
+
+    /// A choice failed in the engine: the whole request ends with the error.
+    private func failed(_ error: APIError) {
+        let ok = state.withLock { s -> Bool in
+            guard s.open, s.failure == nil else { return false }
+            s.failure = error
+            return true
+        }
+        guard ok else { return }
+        if stream { channel.write(SSE.event(error.json)) }
+        end()
+    }
+
+    /// Ends every unfinished choice with `abort` (shutdown): streams get their last chunks and `[DONE]` at once.
+    func abort() {
+        let unfinished = state.withLock { s -> [Int] in
+            guard s.open else { return [] }
+            let ids = s.choices.indices.filter { s.choices[$0].finishReason == nil }
+            for i in ids { s.choices[i].finishReason = "abort" }
+            return ids
+        }
+        for i in unfinished {
+            metrics.finished(header.model, reason: "abort")
+            if stream { channel.write(SSE.event(header.object([header.chunkChoice(i, text: "", finishReason: "abort")], chunk: true))) }
+        }
+        end()
+    }
+
+    var usage: Usage {
+        state.withLock { s in
+            var u = Usage()
+            for c in s.choices {
+                if c.countsPrompt { u.promptTokens += c.promptTokens; u.cachedTokens += c.cachedTokens }
+                u.completionTokens += c.completionTokens
+            }
+            return u
+        }
+    }
+
+    /// Closes the session once: the usage chunk and `[DONE]` for a stream, then the channel.
+    private func end() {
+        guard let final = state.withLock({ s -> State? in
+            guard s.open else { return nil }
+            s.open = false
+            return s
+        }) else { return }
+        if stream {
+            if includeUsage, final.failure == nil { channel.write(SSE.event(header.object([], chunk: true, usage: usage.json))) }
+            channel.finish(with: SSE.done)
+        } else {
+            channel.finish()
+        }
+        let now = DispatchTime.now()
+        if let first = final.firstToken { metrics.record(header.model) { $0.timeToFirstToken.observe(first.seconds(since: arrival)) } }
+        metrics.record(header.model) { $0.endToEnd.observe(now.seconds(since: arrival)) }
+        onEnd(final)
+    }
+
+    /// The whole answer of a non-streaming request, once ended.
+    func body() -> HTTPResponse {
+        let s = snapshot
+        if let failure = s.failure { return failure.response }
+        let choices = s.choices.enumerated().map { i, c in
+            header.choice(i, text: c.text,
+                          logprobs: wantsLogprobs ? formatter.format(c.logprobTokens, textOffset: 0) : .null,
+                          finishReason: c.finishReason ?? "abort")
+        }
+        return .json(200, header.object(choices, chunk: false, usage: usage.json))
+    }
+}

@@ -1,0 +1,128 @@
+import Dispatch
+import Foundation
+import QuantServe
+import QuantServeHTTP
+
+struct ServeCommand: Command {
+    static let name = "serve"
+    static let summary = "serve the model over an OpenAI-compatible HTTP API"
+    static let options: [OptionSpec] = [
+        .model,
+        OptionSpec(name: "quant", valueName: "LEVEL", help: "weights in memory: \(QuantLevel.allCases.map(\.rawValue).joined(separator: ", ")) (default: a pre-quantized folder's own, else \(QuantLevel.default.rawValue))"),
+        .calibration,
+        OptionSpec(name: "host", valueName: "ADDR", help: "address to listen on (default 127.0.0.1: this machine only)"),
+        OptionSpec(name: "port", valueName: "N", help: "port to listen on (default 8080; 0: any free port)"),
+        OptionSpec(name: "api-key", valueName: "KEY", help: "require 'Authorization: Bearer KEY' (not on /health and /metrics)"),
+        OptionSpec(name: "api-key-file", valueName: "FILE", help: "read the API key from FILE (first line)"),
+        OptionSpec(name: "served-model-name", valueName: "NAME", help: "the model's name in the API (default: the file's or folder's name)"),
+        OptionSpec(name: "max-waiting", valueName: "N", help: "requests that may wait for the engine; more get 429 (default 256)"),
+        OptionSpec(name: "timeout", valueName: "S", help: "close connections idle (or not reading) for S seconds (default 30)"),
+        OptionSpec(name: "no-access-log", valueName: nil, help: "do not log one line per request on stderr"),
+    ] + OptionSpec.engine
+
+    static func run(_ arguments: ParsedArguments) throws {
+        let path = try arguments.required("model")
+        let level = try parseLevel(arguments.string("quant"))
+        var engineOptions = try arguments.engineOptions()
+        engineOptions.maxWaiting = try arguments.int("max-waiting", range: 1...1_000_000) ?? 256
+        try engineOptions.validate()
+        let calibration = try calibrationText(arguments)
+
+        var http = HTTPServerOptions()
+        http.host = arguments.string("host") ?? "127.0.0.1"
+        http.port = UInt16(try arguments.int("port", range: 0...65535) ?? 8080)
+        http.idleTimeoutSeconds = UInt32(try arguments.int("timeout", range: 1...86400) ?? 30)
+        var api = APIServerOptions()
+        api.apiKey = try apiKey(arguments)
+        api.maxBodyBytes = http.maxBodyBytes
+        api.accessLog = AccessLog(enabled: !arguments.flag("no-access-log"))
+        guard FileManager.default.fileExists(atPath: path) else { throw UsageError("no model at '\(path)'") }
+
+        let model = ServedModel(name: arguments.string("served-model-name") ?? ServedModel.defaultName(forPath: path), path: path)
+        let server = APIServer(models: ModelTable([model]), options: api)
+        let listener = try HTTPServer(options: http, handler: server)
+        let base = "http://\(http.host.contains(":") ? "[\(http.host)]" : http.host):\(listener.port)"
+        logToStderr("listening on \(base) (loading \(model.name); /health answers 503 until it is ready)")
+        let shutdown = Shutdown(server: server, listener: listener, model: model)
+        let signals = shutdown.install()
+
+        let engine: Engine
+        do {
+            engine = try startEngine(path: path, level: level, options: engineOptions, calibration: calibration)
+        } catch {
+            model.failed("\(error)")
+            listener.stop()
+            throw error
+        }
+        model.ready(engine)
+        let d = engine.description
+        logToStderr("ready: \(model.name) at \(d.level.rawValue), \(d.threads) threads, context \(d.contextSize), "
+                    + "\(d.kvBlocks) KV blocks, load \(String(format: "%.2f", d.loadSeconds)) s")
+        let auth = api.apiKey == nil ? "" : " -H 'Authorization: Bearer $KEY'"
+        FileHandle.standardOutput.write(Data("""
+            QuantServe is serving \(model.name) at \(base)/v1 (OpenAI-compatible). Try:
+              curl \(base)/v1/chat/completions -H 'Content-Type: application/json'\(auth) \\
+                -d '{"model": "\(model.name)", "messages": [{"role": "user", "content": "Write a haiku about CPUs"}]}'
+            Ctrl-C stops it.
+
+            """.utf8))
+        withExtendedLifetime(signals) { shutdown.wait() }
+    }
+
+    static func apiKey(_ arguments: ParsedArguments) throws -> String? {
+        let inline = arguments.string("api-key"), file = arguments.string("api-key-file")
+        guard inline == nil || file == nil else { throw UsageError("give at most one of '--api-key' and '--api-key-file'") }
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file) else { throw UsageError("cannot read '--api-key-file' \(file)") }
+            let key = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+            guard !key.isEmpty else { throw UsageError("'--api-key-file' \(file) is empty") }
+            return key.trimmingCharacters(in: .whitespaces)
+        }
+        if let inline, inline.isEmpty { throw UsageError("'--api-key' is empty") }
+        return inline
+    }
+}
+
+/// SIGINT or SIGTERM: stop accepting, end every stream with `abort` at once, stop the engine, exit 0 (within 5 s).
+final class Shutdown: Sendable {
+    let server: APIServer
+    let listener: HTTPServer
+    let model: ServedModel
+    private let done = DispatchSemaphore(value: 0)
+
+    init(server: APIServer, listener: HTTPServer, model: ServedModel) {
+        self.server = server
+        self.listener = listener
+        self.model = model
+    }
+
+    /// Handles the signals from now on; the sources must be kept alive.
+    func install() -> [any DispatchSourceSignal] {
+        signal(SIGPIPE, SIG_IGN)
+        var sources: [any DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [self] in self.run() }
+            source.resume()
+            sources.append(source)
+        }
+        return sources
+    }
+
+
+    private func run() {
+        logToStderr("shutting down: ending every stream")
+        // Whatever happens below, the process is gone within 5 s.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 4.5) { exit(0) }
+        server.shutdown()
+        listener.stop()
+        model.engine?.shutdown()
+        done.signal()
+        exit(0)
+    }
+
+    func wait() {
+        done.wait()
+    }
+}
