@@ -66,6 +66,12 @@ void qs_http_set_timeout(struct MHD_Connection *connection, unsigned seconds) {
     MHD_set_connection_option(connection, MHD_CONNECTION_OPTION_TIMEOUT, seconds);
 }
 
+void qs_http_touch(struct MHD_Connection *connection, unsigned seconds) {
+    // libmicrohttpd restarts the idle clock when a timeout is set on a connection that has none.
+    MHD_set_connection_option(connection, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+    MHD_set_connection_option(connection, MHD_CONNECTION_OPTION_TIMEOUT, seconds);
+}
+
 int qs_http_wait(int event_fd, int socket_fd, int timeout_ms) {
     struct pollfd fds[2];
     int count = 0;

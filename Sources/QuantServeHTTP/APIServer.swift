@@ -111,13 +111,18 @@ public final class APIServer: HTTPHandler {
 
     public var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
 
-    /// Refuses new generations and ends every live one at once (streams get `finish_reason: "abort"` and `[DONE]`).
-    public func shutdown() {
+    /// Refuses new generations and ends every live one at once (streams get `finish_reason: "abort"` and `[DONE]`),
+    /// then waits up to `drainSeconds` for their connections to send what they were given.
+    public func shutdown(drainSeconds: Double = 2) {
         shuttingDown.store(true, ordering: .relaxed)
         let live = sessions.withLock { Array($0.live.values) }
         for s in live {
             s.abort()
             for id in s.snapshot.engineIDs { s.engine.cancel(id) }
+        }
+        let deadline = DispatchTime.now() + drainSeconds
+        while DispatchTime.now() < deadline, !live.allSatisfy({ $0.channel.isClosed || $0.channel.isHungUp }) {
+            usleep(5_000)
         }
     }
 

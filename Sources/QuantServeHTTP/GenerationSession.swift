@@ -165,16 +165,17 @@ final class GenerationSession: Sendable {
             s.open = false
             return s
         }) else { return }
+        let now = DispatchTime.now()
+        if let first = final.firstToken { metrics.record(header.model) { $0.timeToFirstToken.observe(first.seconds(since: arrival)) } }
+        metrics.record(header.model) { $0.endToEnd.observe(now.seconds(since: arrival)) }
+        // Before the channel ends: a waiting handler logs the request as soon as it does.
+        onEnd(final)
         if stream {
             if includeUsage, final.failure == nil { channel.write(SSE.event(header.object([], chunk: true, usage: usage.json))) }
             channel.finish(with: SSE.done)
         } else {
             channel.finish()
         }
-        let now = DispatchTime.now()
-        if let first = final.firstToken { metrics.record(header.model) { $0.timeToFirstToken.observe(first.seconds(since: arrival)) } }
-        metrics.record(header.model) { $0.endToEnd.observe(now.seconds(since: arrival)) }
-        onEnd(final)
     }
 
     /// The whole answer of a non-streaming request, once ended.

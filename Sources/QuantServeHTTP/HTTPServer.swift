@@ -104,9 +104,13 @@ final class RequestContext {
 final class StreamReader {
     let channel: ResponseChannel
     let socket: Int32
-    init(channel: ResponseChannel, socket: Int32) {
+    let connection: OpaquePointer?
+    let idleTimeout: UInt32
+    init(channel: ResponseChannel, socket: Int32, connection: OpaquePointer?, idleTimeout: UInt32) {
         self.channel = channel
         self.socket = socket
+        self.connection = connection
+        self.idleTimeout = idleTimeout
     }
 }
 
@@ -178,7 +182,8 @@ private func respond(_ server: HTTPServer, _ connection: OpaquePointer?, _ conte
         }
     case .stream(let channel):
         context.channel = channel
-        let reader = Unmanaged.passRetained(StreamReader(channel: channel, socket: socket))
+        let reader = Unmanaged.passRetained(StreamReader(channel: channel, socket: socket, connection: connection,
+                                                       idleTimeout: server.options.idleTimeoutSeconds))
         mhdResponse = MHD_create_response_from_callback(UInt64.max, 16 << 10, streamRead, reader.toOpaque(), streamFree)
         if mhdResponse == nil { reader.release(); channel.hangUp() }
     }
@@ -192,14 +197,19 @@ private func respond(_ server: HTTPServer, _ connection: OpaquePointer?, _ conte
 private let streamRead: MHD_ContentReaderCallback = { cls, _, buffer, max in
     guard let cls, let buffer else { return -2 }
     let reader = Unmanaged<StreamReader>.fromOpaque(cls).takeUnretainedValue()
+    var waited = false
     while true {
         switch reader.channel.read(max: max) {
         case .bytes(let bytes):
+            // Waiting for the engine is not the client being idle.
+            if waited, let connection = reader.connection { qs_http_touch(connection, reader.idleTimeout) }
             bytes.withUnsafeBytes { UnsafeMutableRawPointer(buffer).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
             return bytes.count
         case .end: return -1  // MHD_CONTENT_READER_END_OF_STREAM
         case .hungUp: return -2  // MHD_CONTENT_READER_END_WITH_ERROR
-        case .empty: reader.channel.wait(socket: reader.socket)
+        case .empty:
+            reader.channel.wait(socket: reader.socket)
+            waited = true
         }
     }
 }
@@ -215,5 +225,8 @@ private let completedHandler: qs_http_completed_handler = { _, _, requestContext
     guard let requestContext, let raw = requestContext.pointee else { return }
     let context = Unmanaged<RequestContext>.fromOpaque(raw).takeRetainedValue()
     requestContext.pointee = nil
-    if let channel = context.channel, !channel.isFinished { channel.hangUp() }
+    if let channel = context.channel {
+        if !channel.isFinished { channel.hangUp() }
+        channel.connectionClosed()
+    }
 }

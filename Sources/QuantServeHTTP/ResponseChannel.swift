@@ -9,6 +9,8 @@ public final class ResponseChannel: Sendable {
         var pending: [UInt8] = []
         var finished = false
         var hungUp = false
+        /// The connection has sent the whole response (or closed).
+        var closed = false
         var onHangUp: (@Sendable () -> Void)?
     }
 
@@ -68,6 +70,10 @@ public final class ResponseChannel: Sendable {
     }
 
     public var isFinished: Bool { state.withLock { $0.finished } }
+
+    /// The connection is done with this channel: its bytes were sent, or it closed.
+    public var isClosed: Bool { state.withLock { $0.closed } }
+    func connectionClosed() { state.withLock { $0.closed = true } }
     public var isHungUp: Bool { state.withLock { $0.hungUp } }
 
     /// The client went away: the producer's writes are dropped from now on.

@@ -115,9 +115,14 @@ final class Shutdown: Sendable {
         logToStderr("shutting down: ending every stream")
         // Whatever happens below, the process is gone within 5 s.
         DispatchQueue.global().asyncAfter(deadline: .now() + 4.5) { exit(0) }
+        let started = DispatchTime.now()
         server.shutdown()
+        let drained = DispatchTime.now()
         listener.stop()
+        let stopped = DispatchTime.now()
         model.engine?.shutdown()
+        logToStderr(String(format: "stopped: streams ended in %.3f s, connections closed in %.3f s",
+                           drained.seconds(since: started), stopped.seconds(since: drained)))
         done.signal()
         exit(0)
     }

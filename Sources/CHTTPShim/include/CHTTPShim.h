@@ -37,6 +37,10 @@ int qs_http_connection_fd(struct MHD_Connection *connection);
 /// Seconds of inactivity after which the connection is closed; 0: never.
 void qs_http_set_timeout(struct MHD_Connection *connection, unsigned seconds);
 
+/// Counts now as activity on the connection, so that time spent waiting for the engine (not for the client) never
+/// times it out; `seconds` is its idle timeout.
+void qs_http_touch(struct MHD_Connection *connection, unsigned seconds);
+
 /// What `qs_http_wait` saw.
 enum { QS_WAIT_TIMEOUT = 0, QS_WAIT_SIGNALLED = 1, QS_WAIT_HANGUP = 2 };
 
