@@ -1,0 +1,63 @@
+import Foundation
+import XCTest
+
+/// `quantserve serve` as a user runs it: SIGTERM with a stream in flight ends the stream with `abort` and
+/// `[DONE]`, and the process exits 0 within 5 s.
+final class ShutdownTests: XCTestCase {
+    /// The executable built beside the tests.
+    static func binary() throws -> URL {
+        let candidates = [Bundle.main.bundleURL.appendingPathComponent("quantserve"),
+                          Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("quantserve"),
+                          TestServer.repositoryRoot.appendingPathComponent(".build/release/quantserve")]
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            XCTFail("quantserve binary not found in \(candidates.map(\.path))")
+            throw XCTSkip("no binary")
+        }
+        return found
+    }
+
+    func testSIGTERMEndsStreamsAndExitsZero() throws {
+        let model = try TestServer.defaultModel()
+        let process = Process()
+        process.executableURL = try Self.binary()
+        process.arguments = ["serve", "--model", model, "--port", "0", "--ctx-size", "1024", "--no-access-log"]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        // "listening on http://127.0.0.1:PORT ...", then "ready: ...".
+        var log = ""
+        var port: UInt16?
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, !log.contains("ready:") {
+            let data = errors.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            log += String(decoding: data, as: UTF8.self)
+            if port == nil, let r = log.range(of: "http://127.0.0.1:") {
+                port = UInt16(log[r.upperBound...].prefix(while: \.isNumber))
+            }
+        }
+        let p = try XCTUnwrap(port, log)
+        XCTAssertTrue(log.contains("ready:"), log)
+        let c = try RawHTTPClient(port: p)
+        c.sendRequest("POST", "/v1/chat/completions", body: Array(#"{"messages": [{"role": "user", "content": "Tell a long story"}], "max_tokens": 500, "ignore_eos": true, "stream": true, "stream_options": {"include_usage": true}}"#.utf8))
+        XCTAssertEqual(c.readHead()?.0, 200)
+        var body = ""
+        for _ in 0..<4 { body += String(decoding: try XCTUnwrap(c.readChunk()), as: UTF8.self) }
+        let signalled = Date()
+        kill(process.processIdentifier, SIGTERM)
+        while let chunk = c.readChunk(), !chunk.isEmpty { body += String(decoding: chunk, as: UTF8.self) }
+        process.waitUntilExit()
+        XCTAssertLessThan(Date().timeIntervalSince(signalled), 5)
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertEqual(process.terminationReason, .exit)
+        let events = sseEvents(body)
+        XCTAssertEqual(events.last, "[DONE]")
+        let finishes = events.dropLast().compactMap { e -> String? in
+            ((object(e)["choices"] as? [[String: Any]])?.first?["finish_reason"]) as? String
+        }
+        XCTAssertEqual(finishes, ["abort"])
+        XCTAssertLessThan(events.count, 500)
+    }
+}

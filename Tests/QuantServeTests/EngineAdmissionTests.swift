@@ -1,0 +1,61 @@
+import Synchronization
+import XCTest
+@testable import QuantServe
+
+/// The bounded waiting queue, request phases and times, and prompt copies that share KV blocks (tiny model).
+final class EngineAdmissionTests: XCTestCase {
+    func tinyEngine(maxWaiting: Int = 256) throws -> Engine {
+        var options = EngineOptions(contextSize: 256)
+        options.maxWaiting = maxWaiting
+        return try Engine.load(try Fixtures.path("tiny-qwen2.gguf"), level: .int8, options: options)
+    }
+
+    func testSubmissionsOverTheQueueBoundAreRefusedWhole() throws {
+        let engine = try tinyEngine(maxWaiting: 2)
+        let request = GenerationRequest(prompt: [1, 2, 3], maxTokens: 4, sampling: .greedy)
+        XCTAssertThrowsError(try engine.submit(copies: [request, request, request], handlers: [{ _ in }, { _ in }, { _ in }])) {
+            XCTAssertEqual($0 as? EngineError, .queueFull(limit: 2))
+        }
+        XCTAssertEqual(engine.metrics.queuedRequests, 0, "a refused group takes no place")
+        let results = try engine.complete([request, request])
+        XCTAssertTrue(results.allSatisfy { $0.error == nil })
+        XCTAssertEqual(engine.settledMetrics().queuedRequests, 0)
+    }
+
+    func testSummaryTimesAreOrdered() throws {
+        let engine = try tinyEngine()
+        let r = try engine.complete([GenerationRequest(prompt: [1, 2, 3, 4], maxTokens: 5, sampling: .greedy)])[0]
+        let s = try XCTUnwrap(r.summary)
+        XCTAssertGreaterThanOrEqual(s.queueSeconds, 0)
+        XCTAssertLessThanOrEqual(s.queueSeconds, s.timeToFirstToken)
+        XCTAssertLessThanOrEqual(s.timeToFirstToken, s.totalSeconds)
+        XCTAssertEqual(s.preemptions, 0)
+    }
+
+    /// Copies of a prompt wait for its first computation, then read its full blocks from the prefix cache; greedy
+    /// copies give the same tokens as the original.
+    func testCopiesShareThePromptAndMatchIt() throws {
+        let engine = try tinyEngine()
+        let prompt = (0..<70).map { Int32($0 % 500 + 3) }
+        let request = GenerationRequest(prompt: prompt, maxTokens: 6, sampling: .greedy)
+        let outputs = Mutex([[Int32]](repeating: [], count: 3))
+        let done = DispatchGroup()
+        let handlers: [@Sendable (TokenEvent) -> Void] = (0..<3).map { i in
+            done.enter()
+            return { event in
+                switch event {
+                case .token(let t): outputs.withLock { $0[i].append(t.id) }
+                case .finished, .failed: done.leave()
+                }
+            }
+        }
+        _ = try engine.submit(copies: [request, request, request], handlers: handlers)
+        done.wait()
+        let o = outputs.withLock { $0 }
+        XCTAssertEqual(o[0], o[1])
+        XCTAssertEqual(o[0], o[2])
+        let m = engine.settledMetrics()
+        XCTAssertEqual(m.prefixCacheHitTokens, 2 * 64, "each copy reused the prompt's four full blocks")
+        XCTAssertEqual(m.kvBlocksUsed, 0)
+    }
+}
