@@ -1,21 +1,28 @@
-# QuantServe: `make run` sets up everything and starts the default model; `make test` sets up and runs the tests.
+# QuantServe: `make run` sets up everything and serves the default model over HTTP; `make test` sets up and runs the
+# tests.
 
 SWIFT        ?= swift
 MODEL        ?= models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 QUANT        ?= int8
+HOST         ?= 127.0.0.1
+PORT         ?= 8080
 BIN          := .build/release/quantserve
-APT_PACKAGES := libopenblas-dev libmicrohttpd-dev pkg-config python3 python3-pip unzip
+APT_PACKAGES := libopenblas-dev libmicrohttpd-dev pkg-config python3 python3-pip python3-venv unzip
+# The official `openai` client, for the test that drives the server with it (never used by the product).
+VENV         := .venv
+OPENAI_PIN   := openai>=1.40,<4
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The test suite runs optimised: debug builds are far too slow for real-model tests.
 TEST_FLAGS   := -c release -Xswiftc -enable-testing
 
-.PHONY: run test build deps install-packages model gemma-model chat bench clean
+.PHONY: run test build deps install-packages model gemma-model serve chat venv bench clean
 
-run: deps model build chat
+run: deps model build serve
 
-test: deps model gemma-model
+test: deps model gemma-model venv
 	$(SWIFT) build $(TEST_FLAGS) --build-tests
 	$(SWIFT) test $(TEST_FLAGS) --skip-build
+	$(VENV)/bin/python Tests/openai/check_openai_client.py --binary $(BIN) --model $(MODEL)
 
 build: deps
 	$(SWIFT) build -c release
@@ -40,7 +47,16 @@ model:
 gemma-model:
 	@models/fetch gemma
 
-# The main job until the HTTP server lands: an interactive prompt loop over `quantserve generate --chat`.
+# The OpenAI-compatible server on the default model (Ctrl-C stops it).
+serve:
+	$(BIN) serve --model "$(MODEL)" --quant $(QUANT) --host $(HOST) --port $(PORT)
+
+# A Python virtual environment with the `openai` client, for the tests.
+venv:
+	@[ -x $(VENV)/bin/python ] && $(VENV)/bin/python -c "import openai" 2>/dev/null || \
+	  { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q "$(OPENAI_PIN)"; }
+
+# A prompt loop in the terminal, one process per prompt (`make serve` keeps the model loaded instead).
 chat:
 	@echo "QuantServe: $(MODEL) at $(QUANT). Type a prompt and press enter; Ctrl-D quits."
 	@while printf '> ' && IFS= read -r prompt; do \

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Drives `quantserve serve` with the official `openai` Python client (a peer nobody here wrote): models, chat,
+streaming chat with include_usage, completions, the client's own exception types for 400, 401 and 404, a client
+that leaves mid-stream (KV cache back to 0), and SIGTERM exiting 0. Starts and stops its own server on loopback.
+
+usage: check_openai_client.py --binary .build/release/quantserve --model models/....gguf
+"""
+import argparse
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import openai
+from openai import OpenAI
+
+KEY = "sk-quantserve-test"
+
+
+def start(binary, model):
+    proc = subprocess.Popen(
+        [binary, "serve", "--model", model, "--port", "0", "--ctx-size", "2048", "--api-key", KEY, "--no-access-log"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    port = None
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        if m:
+            port = int(m.group(1))
+        if line.startswith("quantserve: ready:"):
+            return proc, port
+    proc.kill()
+    sys.exit("the server did not become ready")
+
+
+def metric(port, name):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    for line in text.splitlines():
+        if line.startswith(f"quantserve:{name}{{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no metric {name}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--model", required=True)
+    args = ap.parse_args()
+    proc, port = start(args.binary, args.model)
+    failures = []
+
+    def check(name, fn):
+        try:
+            fn()
+            print(f"ok   {name}")
+        except Exception as e:  # noqa: BLE001 - every failure is reported
+            failures.append(name)
+            print(f"FAIL {name}: {type(e).__name__}: {e}")
+
+    client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=120)
+    name = None
+
+    def models():
+        nonlocal name
+        listed = client.models.list()
+        assert len(listed.data) == 1, listed
+        name = listed.data[0].id
+        assert listed.data[0].object == "model"
+
+    check("models.list", models)
+
+    def chat():
+        r = client.chat.completions.create(model=name, messages=[
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "What is the capital of France? Answer in one word."}],
+            max_tokens=16, temperature=0)
+        assert r.object == "chat.completion"
+        assert r.choices[0].message.role == "assistant"
+        assert "Paris" in r.choices[0].message.content, r.choices[0].message.content
+        assert r.choices[0].finish_reason in ("stop", "length")
+        assert r.usage.prompt_tokens > 0 and r.usage.completion_tokens > 0
+        assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+        assert r.usage.prompt_tokens_details.cached_tokens >= 0
+        return r.choices[0].message.content
+
+    check("chat.completions", chat)
+
+    def streaming_chat():
+        messages = [{"role": "user", "content": "Write a Python function that adds two numbers."}]
+        plain = client.chat.completions.create(model=name, messages=messages, max_tokens=40, temperature=0)
+        stream = client.chat.completions.create(model=name, messages=messages, max_tokens=40, temperature=0,
+                                                stream=True, stream_options={"include_usage": True})
+        chunks = list(stream)
+        assert chunks[0].choices[0].delta.role == "assistant"
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+        assert finish == [plain.choices[0].finish_reason], finish
+        assert text == plain.choices[0].message.content, (text, plain.choices[0].message.content)
+        assert chunks[-1].choices == [] and chunks[-1].usage is not None
+        assert chunks[-1].usage.completion_tokens == plain.usage.completion_tokens
+        assert chunks[-1].usage.prompt_tokens == plain.usage.prompt_tokens
+
+    check("chat.completions stream with include_usage", streaming_chat)
+
+    def completions():
+        r = client.completions.create(model=name, prompt="def fibonacci(n):", max_tokens=24, temperature=0)
+        assert r.object == "text_completion"
+        assert len(r.choices[0].text) > 0
+        assert r.usage.completion_tokens <= 24
+        s = client.completions.create(model=name, prompt="def fibonacci(n):", max_tokens=24, temperature=0, stream=True)
+        assert "".join(c.choices[0].text for c in s) == r.choices[0].text
+
+    check("completions (plain and streamed)", completions)
+
+    def bad_request():
+        try:
+            client.chat.completions.create(model=name, messages=[{"role": "user", "content": "x"}], temperature=5)
+        except openai.BadRequestError as e:
+            assert e.status_code == 400 and e.body["param"] == "temperature", e.body
+            return
+        raise AssertionError("no BadRequestError")
+
+    check("400 as BadRequestError", bad_request)
+
+    def unauthorized():
+        bad = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="wrong", max_retries=0)
+        try:
+            bad.models.list()
+        except openai.AuthenticationError as e:
+            assert e.status_code == 401
+            return
+        raise AssertionError("no AuthenticationError")
+
+    check("401 as AuthenticationError", unauthorized)
+
+    def not_found():
+        try:
+            client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+        except openai.NotFoundError as e:
+            assert e.status_code == 404 and e.body["code"] == "model_not_found", e.body
+            return
+        raise AssertionError("no NotFoundError")
+
+    check("404 as NotFoundError", not_found)
+
+    def disconnect():
+        stream = client.completions.create(model=name, prompt="Once upon a time", max_tokens=500, stream=True,
+                                           extra_body={"ignore_eos": True})
+        for i, _ in enumerate(stream):
+            if i == 3:
+                break
+        stream.close()
+        deadline = time.time() + 10
+        while time.time() < deadline and metric(port, "kv_cache_usage_perc") != 0:
+            time.sleep(0.05)
+        assert metric(port, "kv_cache_usage_perc") == 0
+        assert metric(port, "num_requests_running") == 0
+
+    check("a client leaving mid-stream frees the KV cache", disconnect)
+
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        code = None
+    if code != 0:
+        failures.append("SIGTERM")
+        print(f"FAIL SIGTERM: exit code {code}")
+    else:
+        print("ok   SIGTERM exits 0")
+    if failures:
+        sys.exit(f"{len(failures)} openai-client checks failed: {', '.join(failures)}")
+    print("openai client: all checks passed")
+
+
+if __name__ == "__main__":
+    main()
