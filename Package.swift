@@ -1,9 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Which code is built without bounds checks: only the engine's numeric hot path, where a profile shows it pays
-// (see DESIGN.md, "Swift for speed"). Everything that reads untrusted input (HTTP, JSON, requests) is checked (-O).
-let fastSwift: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"])]
+// Every Swift target is built with bounds and overflow checks (-O, the release default) and whole-module
+// optimisation. The numeric hot path is C (CKernels, -O3); its Swift callers work on unsafe pointers, whose
+// subscripts are unchecked in -O anyway. -Ounchecked on the engine target was measured not to pay (2026-11-27,
+// `quantserve bench` int8 and int4, three alternating rounds: prefill 0.99x / 0.97x, decode 1.06x / 1.00x checked
+// against unchecked; docs/checked-builds.md), so no target keeps it: a bug reached through a request traps.
 let checkedSwift: [SwiftSetting] = [.unsafeFlags(["-wmo"])]
 
 let package = Package(
@@ -46,7 +48,7 @@ let package = Package(
             dependencies: ["CKernels", "COpenBLAS", "QuantServeJSON"],
             path: "Sources/QuantServe",
             resources: [.copy("Resources/calibration.txt")],
-            swiftSettings: fastSwift
+            swiftSettings: checkedSwift
         ),
         .target(
             name: "QuantServeHTTP",
