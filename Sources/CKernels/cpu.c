@@ -15,6 +15,16 @@ static int detect_supported(qs_variant v) {
     return 0;
 }
 
+int qs_cpu_has_avx512_vnni(void) {
+    static volatile int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = qs_variant_supported(QS_VARIANT_AVX512) && __builtin_cpu_supports("avx512vnni") &&
+                 getenv("QS_NO_VNNI") == NULL;
+    }
+    return cached;
+}
+
 int qs_variant_supported(qs_variant v) {
     // Detected once per variant; a benign race at worst computes the same value twice.
     static volatile int cached[3] = {-1, -1, -1};

@@ -63,7 +63,10 @@ final class CheckpointRoundTripTests: XCTestCase {
                     // 1/127 in one value (measured: 1.1e-2 at one position of 34, about 1e-7 elsewhere).
                     XCTAssertLessThan(worst, 0.05, "\(name) \(level)")
                 } else {
-                    XCTAssertLessThan(worst, 1e-5, "\(name) \(level)")
+                    // The reordered sums move logits by about 1e-6 with the AVX2 kernels; with the AVX-512 ones
+                    // (other lane counts, another rounding path) 1.2e-5 at f32 and 6.7e-5 at fp16 (measured
+                    // 2026-11-27). A wrong permutation or RoPE moves them by whole units.
+                    XCTAssertLessThan(worst, 1e-4, "\(name) \(level)")
                 }
                 // The same tokenizer as the GGUF's, on llama.cpp's references.
                 for c in reference.tokenize {

@@ -115,6 +115,23 @@ final class QuantizedKernelTests: XCTestCase {
         }
     }
 
+    /// The AVX-512 VNNI Q8 product is the AVX2 one with pairwise int16 sums fused: bit-identical results, for every
+    /// shape, batch size and odd block count (the unpaired last block).
+    func testQ8VNNIEqualsAVX2Exactly() throws {
+        guard qs_cpu_has_avx512_vnni() != 0 else { throw XCTSkip("this CPU has no AVX-512 VNNI") }
+        let pool = qs_pool_create(2)
+        defer { qs_pool_destroy(pool) }
+        let q8 = Self.formats.first { $0.kind == QS_FORMAT_Q8 }!
+        for (rows, cols) in [(1, 32), (7, 96), (33, 384), (130, 896), (17, 4864)] {
+            let m = matrix(randomFloats(rows * cols), rows: rows, cols: cols, format: q8)
+            for n in [1, 3, 4, 9, 16, 40] {
+                let x = randomFloats(n * cols, scale: 3)
+                XCTAssertEqual(product(m, x, n: n, variant: QS_VARIANT_AVX512, pool: pool),
+                               product(m, x, n: n, variant: QS_VARIANT_AVX2, pool: pool), "\(rows)x\(cols) n=\(n)")
+            }
+        }
+    }
+
     /// Several matrices on one input in one call (q, k and v): each result is the one its matrix gives alone, for
     /// every format, variant and batch size, and for a group of mixed formats (multiplied one after another).
     func testGroupedProductsEqualSeparateOnes() {

@@ -18,6 +18,9 @@ qs_variant qs_best_variant(void);
 /// Whether this CPU can run a variant.
 int qs_variant_supported(qs_variant v);
 const char *qs_variant_name(qs_variant v);
+/// Whether the AVX-512 variant may use VNNI (vpdpwssd) for the Q8 products, bit-identical to AVX2's; the
+/// environment variable QS_NO_VNNI turns it off.
+int qs_cpu_has_avx512_vnni(void);
 
 // ---- Half precision -------------------------------------------------------------------------
 float qs_fp16_to_fp32(uint16_t h);
