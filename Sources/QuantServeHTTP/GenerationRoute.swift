@@ -48,10 +48,8 @@ extension APIServer {
                                     created: Int(Date.nowSeconds), model: model.name)
         let accessLog = options.accessLog
         let number = sessionNumber()
-        let session = GenerationSession(
-            header: header, engine: engine, choices: choices, stream: params.stream, includeUsage: params.includeUsage,
-            wantsLogprobs: topLogprobs != nil, tokenizer: engine.tokenizer, arrival: log.arrival, metrics: metrics
-        ) { [weak self] final in
+        // When the session ends: the access-log line, and out of the table of live sessions.
+        let ended: @Sendable (GenerationSession.State) -> Void = { [weak self] final in
             log.update { e in
                 for c in final.choices where c.countsPrompt { e.promptTokens += c.promptTokens; e.cachedTokens += c.cachedTokens }
                 e.completionTokens = final.choices.reduce(0) { $0 + $1.completionTokens }
@@ -59,6 +57,13 @@ extension APIServer {
             }
             log.streamEnded(accessLog)
             self?.unregister(number)
+        }
+        guard let session = GenerationSession(
+            header: header, engine: engine, choices: choices, stream: params.stream, includeUsage: params.includeUsage,
+            wantsLogprobs: topLogprobs != nil, tokenizer: engine.tokenizer, arrival: log.arrival, metrics: metrics,
+            onEnd: ended) else {
+            throw APIError(status: 503, message: "the server has no file descriptors left; retry later",
+                           type: "service_unavailable_error", code: "overloaded")
         }
         register(session, number: number)
         session.channel.onHangUp { [weak session] in

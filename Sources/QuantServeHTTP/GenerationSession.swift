@@ -34,15 +34,18 @@ final class GenerationSession: Sendable {
     let includeUsage: Bool
     let wantsLogprobs: Bool
     let formatter: LogprobsFormatter
-    let channel = ResponseChannel()
+    let channel: ResponseChannel
     let arrival: DispatchTime
     let metrics: ServerMetrics
     private let state: Mutex<State>
     /// Runs once when the session ends, with its final state.
     private let onEnd: @Sendable (State) -> Void
 
-    init(header: ResponseHeader, engine: Engine, choices: [Choice], stream: Bool, includeUsage: Bool, wantsLogprobs: Bool,
-         tokenizer: any Tokenizer, arrival: DispatchTime, metrics: ServerMetrics, onEnd: @escaping @Sendable (State) -> Void) {
+    /// nil when the process has no file descriptor left for the response's channel.
+    init?(header: ResponseHeader, engine: Engine, choices: [Choice], stream: Bool, includeUsage: Bool, wantsLogprobs: Bool,
+          tokenizer: any Tokenizer, arrival: DispatchTime, metrics: ServerMetrics, onEnd: @escaping @Sendable (State) -> Void) {
+        guard let channel = ResponseChannel() else { return nil }
+        self.channel = channel
         self.header = header
         self.engine = engine
         self.stream = stream

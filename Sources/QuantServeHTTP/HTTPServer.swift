@@ -23,7 +23,8 @@ public struct HTTPServerOptions: Sendable {
     /// A connection that sends or reads nothing for this long (idle keep-alive, a crawling client) is closed.
     /// A request waiting for the engine is not idle: its thread is in the handler, not waiting on the client.
     public var idleTimeoutSeconds: UInt32 = 30
-    public var connectionLimit: UInt32 = 1024
+    /// Connections open at once (each holds a thread, a socket and, while generating, an eventfd).
+    public var connectionLimit: UInt32 = 512
     public init() {}
 }
 

@@ -27,9 +27,10 @@ public final class ResponseChannel: Sendable {
     /// Signalled on every write, finish and hang-up.
     let eventFD: Int32
 
-    public init() {
+    /// nil when no file descriptor is left for its eventfd.
+    public init?() {
         eventFD = qs_http_eventfd()
-        precondition(eventFD >= 0, "eventfd failed: out of file descriptors")
+        guard eventFD >= 0 else { return nil }
     }
 
     deinit { qs_http_close(eventFD) }

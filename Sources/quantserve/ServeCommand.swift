@@ -99,6 +99,12 @@ final class Shutdown: Sendable {
     /// Handles the signals from now on; the sources must be kept alive.
     func install() -> [any DispatchSourceSignal] {
         signal(SIGPIPE, SIG_IGN)
+        // Each connection takes a socket and an eventfd: let the process open as many files as it is allowed.
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
         var sources: [any DispatchSourceSignal] = []
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)

@@ -1,8 +1,8 @@
 import Foundation
 import XCTest
 
-/// `quantserve serve` as a user runs it: SIGTERM with a stream in flight ends the stream with `abort` and
-/// `[DONE]`, and the process exits 0 within 5 s.
+/// `quantserve serve` as a user runs it: idle, it uses no CPU; each request gets an access-log line; SIGTERM with a
+/// stream in flight ends the stream with `abort` and `[DONE]`, and the process exits 0 within 5 s.
 final class ShutdownTests: XCTestCase {
     /// The executable built beside the tests.
     static func binary() throws -> URL {
@@ -20,7 +20,7 @@ final class ShutdownTests: XCTestCase {
         let model = try TestServer.defaultModel()
         let process = Process()
         process.executableURL = try Self.binary()
-        process.arguments = ["serve", "--model", model, "--port", "0", "--ctx-size", "1024", "--no-access-log"]
+        process.arguments = ["serve", "--model", model, "--port", "0", "--ctx-size", "1024"]
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
@@ -40,6 +40,17 @@ final class ShutdownTests: XCTestCase {
         }
         let p = try XCTUnwrap(port, log)
         XCTAssertTrue(log.contains("ready:"), log)
+
+        // An idle server uses no CPU: the engine loop and the pool's threads sleep.
+        let plain = try RawHTTPClient.request(p, "POST", "/v1/completions", json: #"{"prompt": "def f(x):", "max_tokens": 8}"#,
+                                              headers: ["X-Request-Id": "idle-check-1"])
+        XCTAssertEqual(plain.status, 200)
+        usleep(300_000)
+        let before = try Self.cpuSeconds(process.processIdentifier)
+        sleep(2)
+        let idle = try Self.cpuSeconds(process.processIdentifier) - before
+        XCTAssertLessThan(idle, 0.05, "an idle server used \(idle) s of CPU in 2 s")
+
         let c = try RawHTTPClient(port: p)
         c.sendRequest("POST", "/v1/chat/completions", body: Array(#"{"messages": [{"role": "user", "content": "Tell a long story"}], "max_tokens": 500, "ignore_eos": true, "stream": true, "stream_options": {"include_usage": true}}"#.utf8))
         XCTAssertEqual(c.readHead()?.0, 200)
@@ -59,5 +70,22 @@ final class ShutdownTests: XCTestCase {
         }
         XCTAssertEqual(finishes, ["abort"])
         XCTAssertLessThan(events.count, 500)
+
+        // The access log: one line per request with its id, route, status and token counts.
+        log += String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let line = try XCTUnwrap(log.split(separator: "\n").first { $0.contains(" idle-check-1 ") }, log)
+        XCTAssertTrue(line.contains(" POST /v1/completions 200 prompt="), String(line))
+        XCTAssertTrue(line.contains(" completion=8 "), String(line))
+        XCTAssertTrue(line.contains(" ttft=0."), String(line))
+        XCTAssertTrue(log.contains(" POST /v1/chat/completions 200 "), log)
+    }
+
+    /// User plus system CPU time of a process, from /proc/PID/stat.
+    static func cpuSeconds(_ pid: Int32) throws -> Double {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let fields = stat[stat.range(of: ")")!.upperBound...].split(separator: " ")
+        // After the command name: state is field 3, utime 14 and stime 15 (1-based over the whole line).
+        let ticks = Double(fields[11])! + Double(fields[12])!
+        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 }

@@ -58,4 +58,22 @@ final class EngineAdmissionTests: XCTestCase {
         XCTAssertEqual(m.prefixCacheHitTokens, 2 * 64, "each copy reused the prompt's four full blocks")
         XCTAssertEqual(m.kvBlocksUsed, 0)
     }
+
+    /// `/health` turns 503 only for a loop that is awake with work and has made no step for the limit.
+    func testStallRule() {
+        let now = DispatchTime.now()
+        var m = EngineMetrics()
+        m.lastProgress = now.uptimeNanoseconds - 31_000_000_000
+        XCTAssertFalse(m.isStalled(after: 30, now: now), "no work: not stalled")
+        m.runningSequences = 1
+        XCTAssertTrue(m.isStalled(after: 30, now: now))
+        m.loopIdle = true
+        XCTAssertFalse(m.isStalled(after: 30, now: now), "asleep waiting for work: a submission wakes it")
+        m.loopIdle = false
+        m.runningSequences = 0
+        m.queuedRequests = 2
+        XCTAssertTrue(m.isStalled(after: 30, now: now))
+        m.lastProgress = now.uptimeNanoseconds - 1_000_000_000
+        XCTAssertFalse(m.isStalled(after: 30, now: now))
+    }
 }

@@ -41,8 +41,12 @@ final class EngineLoop {
             }
             if scheduler.isIdle {
                 metrics.lastProgress = DispatchTime.now().uptimeNanoseconds
+                metrics.loopIdle = true
                 publishMetrics()
                 mailbox.waitForWork()
+                metrics.loopIdle = false
+                metrics.lastProgress = DispatchTime.now().uptimeNanoseconds
+                publishMetrics()
                 continue
             }
             step()

@@ -93,8 +93,12 @@ public struct EngineMetrics: Sendable, Equatable {
     /// `lastProgress` has stalled.
     public var lastProgress: UInt64 = DispatchTime.now().uptimeNanoseconds
 
-    /// Whether work is waiting or running and the loop has made no step for `seconds`.
+    /// The loop is asleep waiting for a submission (which wakes it at once).
+    public var loopIdle = false
+
+    /// Whether work is waiting or running and the loop, awake, has made no step for `seconds`.
     public func isStalled(after seconds: Double, now: DispatchTime = .now()) -> Bool {
+        guard !loopIdle else { return false }
         let busy = runningSequences + waitingSequences + queuedRequests > 0
         return busy && Double(now.uptimeNanoseconds &- lastProgress) / 1e9 > seconds
     }
