@@ -47,7 +47,7 @@ final class CLITests: XCTestCase {
     }
 
     func testHelpOnEveryCommand() throws {
-        for command in ["generate", "tokenize", "inspect", "perplexity", "bench", "quantize"] {
+        for command in ["serve", "generate", "tokenize", "inspect", "perplexity", "bench", "quantize"] {
             let r = try run([command, "--help"])
             XCTAssertEqual(r.status, 0)
             XCTAssertTrue(r.stdout.contains("usage: quantserve \(command)"), r.stdout)
@@ -98,6 +98,20 @@ final class CLITests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: corrupt) }
         try assertFails(["generate", "--model", corrupt.path, "--prompt", "a"], corrupt.path)
         try assertFails(["inspect", "--model", Fixtures.path("tiny-qwen2.json")], "not a GGUF file")
+        // `serve` listens first, then fails the load: it says why and exits 1 (port 0: any free one).
+        let serve = try run(["serve", "--model", corrupt.path, "--port", "0"])
+        XCTAssertEqual(serve.status, 1)
+        XCTAssertTrue(serve.stderr.contains(corrupt.path), serve.stderr)
+    }
+
+    func testServeUsageErrors() throws {
+        try assertFails(["serve", "--model", "/nonexistent/m.gguf", "--port", "0"], "no model at '/nonexistent/m.gguf'")
+        let model = try Fixtures.path("tiny-qwen2.gguf")
+        try assertFails(["serve", "--model", model, "--api-key", ""], "'--api-key' is empty")
+        try assertFails(["serve", "--model", model, "--api-key", "a", "--api-key-file", "/etc/hostname"], "at most one of")
+        try assertFails(["serve", "--model", model, "--port", "70000"], "'--port' must be an integer in 0...65535")
+        try assertFails(["serve", "--model", model, "--max-waiting", "0"], "'--max-waiting' must be an integer")
+        try assertFails(["serve", "--model", model, "--host", "no.such.host.invalid", "--port", "0"], "cannot resolve host")
     }
 
     func testTokenizePrintsJSONIds() throws {
