@@ -167,28 +167,36 @@ AVX2 ALWAYS_INLINE __m256 block_dot_wide(__m256i wlo, __m256i whi, const int16_t
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale), acc);
 }
 
-#define QROW_WIDE_AVX2(COUNT)                                                                                     \
-    AVX2 ALWAYS_INLINE void qrow_wide_avx2_##COUNT(float *out, int64_t ldo, const int8_t *wrow, const float *ws,  \
-                                                   const quantized_activations *a, int64_t cols, int64_t i0,      \
-                                                   int64_t r) {                                                   \
+// One weight row against COUNT activation rows; DOT is the block product (block_dot_wide, or block_dot_vnni below).
+#define QROW_WIDE(NAME, TARGET, DOT, COUNT)                                                                       \
+    TARGET ALWAYS_INLINE void NAME##_##COUNT(float *out, int64_t ldo, const int8_t *wrow, const float *ws,        \
+                                             const quantized_activations *a, int64_t cols, int64_t i0, int64_t r) { \
         const int64_t blocks = cols / 32;                                                                         \
         const int16_t *x = a->q16 + i0 * cols;                                                                    \
         const float *dx = a->d + i0 * blocks;                                                                     \
         __m256 acc0[COUNT], acc1[COUNT];                                                                          \
         for (int k = 0; k < COUNT; k++) acc0[k] = acc1[k] = _mm256_setzero_ps();                                  \
-        for (int64_t b = 0; b < blocks; b++) {                                                                    \
+        int64_t b = 0;                                                                                            \
+        for (; b + 2 <= blocks; b += 2) {                                                                         \
             __m256i wlo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32)));               \
             __m256i whi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32 + 16)));          \
-            for (int k = 0; k < COUNT; k++) {                                                                     \
-                float scale = ws[b] * dx[k * blocks + b];                                                         \
-                if (b & 1) acc1[k] = block_dot_wide(wlo, whi, x + k * cols + b * 32, scale, acc1[k]);             \
-                else acc0[k] = block_dot_wide(wlo, whi, x + k * cols + b * 32, scale, acc0[k]);                   \
-            }                                                                                                     \
+            for (int k = 0; k < COUNT; k++)                                                                       \
+                acc0[k] = DOT(wlo, whi, x + k * cols + b * 32, ws[b] * dx[k * blocks + b], acc0[k]);             \
+            wlo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32 + 32)));                  \
+            whi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32 + 48)));                  \
+            for (int k = 0; k < COUNT; k++)                                                                       \
+                acc1[k] = DOT(wlo, whi, x + k * cols + b * 32 + 32, ws[b + 1] * dx[k * blocks + b + 1], acc1[k]); \
+        }                                                                                                         \
+        if (b < blocks) {                                                                                         \
+            __m256i wlo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32)));               \
+            __m256i whi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32 + 16)));          \
+            for (int k = 0; k < COUNT; k++)                                                                       \
+                acc0[k] = DOT(wlo, whi, x + k * cols + b * 32, ws[b] * dx[k * blocks + b], acc0[k]);             \
         }                                                                                                         \
         for (int k = 0; k < COUNT; k++) out[(i0 + k) * ldo + r] = qs_hsum_avx2(_mm256_add_ps(acc0[k], acc1[k]));  \
     }
-QROW_WIDE_AVX2(1)
-QROW_WIDE_AVX2(4)
+QROW_WIDE(qrow_wide_avx2, AVX2, block_dot_wide, 1)
+QROW_WIDE(qrow_wide_avx2, AVX2, block_dot_wide, 4)
 
 // The same Q8 × int16 product with AVX-512 VNNI at 256 bits: vpdpwssd adds the pairwise int16 products into int32
 // in one instruction where AVX2 needs two vpmaddwd and a vpaddd. The integer sums are exact either way and every
@@ -200,37 +208,8 @@ VNNI ALWAYS_INLINE __m256 block_dot_vnni(__m256i wlo, __m256i whi, const int16_t
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale), acc);
 }
 
-#define QROW_WIDE_VNNI(COUNT)                                                                                     \
-    VNNI ALWAYS_INLINE void qrow_wide_vnni_##COUNT(float *out, int64_t ldo, const int8_t *wrow, const float *ws,  \
-                                                   const quantized_activations *a, int64_t cols, int64_t i0,      \
-                                                   int64_t r) {                                                   \
-        const int64_t blocks = cols / 32;                                                                         \
-        const int16_t *x = a->q16 + i0 * cols;                                                                    \
-        const float *dx = a->d + i0 * blocks;                                                                     \
-        __m256 acc0[COUNT], acc1[COUNT];                                                                          \
-        for (int k = 0; k < COUNT; k++) acc0[k] = acc1[k] = _mm256_setzero_ps();                                  \
-        int64_t b = 0;                                                                                            \
-        for (; b + 2 <= blocks; b += 2) {                                                                         \
-            __m256i wlo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32)));               \
-            __m256i whi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32 + 16)));          \
-            for (int k = 0; k < COUNT; k++)                                                                       \
-                acc0[k] = block_dot_vnni(wlo, whi, x + k * cols + b * 32, ws[b] * dx[k * blocks + b], acc0[k]);   \
-            wlo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32 + 32)));                  \
-            whi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32 + 48)));                  \
-            for (int k = 0; k < COUNT; k++)                                                                       \
-                acc1[k] = block_dot_vnni(wlo, whi, x + k * cols + b * 32 + 32, ws[b + 1] * dx[k * blocks + b + 1], \
-                                         acc1[k]);                                                                \
-        }                                                                                                         \
-        if (b < blocks) {                                                                                         \
-            __m256i wlo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32)));               \
-            __m256i whi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32 + 16)));          \
-            for (int k = 0; k < COUNT; k++)                                                                       \
-                acc0[k] = block_dot_vnni(wlo, whi, x + k * cols + b * 32, ws[b] * dx[k * blocks + b], acc0[k]);   \
-        }                                                                                                         \
-        for (int k = 0; k < COUNT; k++) out[(i0 + k) * ldo + r] = qs_hsum_avx2(_mm256_add_ps(acc0[k], acc1[k]));  \
-    }
-QROW_WIDE_VNNI(1)
-QROW_WIDE_VNNI(4)
+QROW_WIDE(qrow_wide_vnni, VNNI, block_dot_vnni, 1)
+QROW_WIDE(qrow_wide_vnni, VNNI, block_dot_vnni, 4)
 
 #ifndef QS_Q8_ACTIVATION_CHUNK
 #define QS_Q8_ACTIVATION_CHUNK 8
