@@ -19,8 +19,10 @@ final class RawHTTPClient {
     let fd: Int32
     private var buffer: [UInt8] = []
 
-    init(port: UInt16) throws {
+    /// `receiveBuffer`: the socket's receive buffer in bytes (small: a client that reads slowly fills it soon).
+    init(port: UInt16, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
@@ -36,6 +38,19 @@ final class RawHTTPClient {
     deinit { close(fd) }
 
     func hangUp() { shutdown(fd, Int32(SHUT_RDWR)) }
+
+    /// Reads and drops whatever comes until the server closes the connection; false if it is still open after
+    /// `seconds`.
+    func drainUntilClosed(seconds: Int) -> Bool {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return true }
+            if n < 0 { return errno == ECONNRESET }
+        }
+    }
 
     func send(_ bytes: [UInt8]) {
         var sent = 0

@@ -103,6 +103,22 @@ final class ServerLifecycleTests: XCTestCase {
         XCTAssertEqual(long2.readResponse()?.status, 200)
     }
 
+    /// A client that never reads its stream: the engine does not wait for it (the sequence finishes and frees its
+    /// blocks), other clients are answered meanwhile, and the connection is closed after the idle timeout.
+    func testAClientThatDoesNotReadHoldsNothing() throws {
+        let stuck = try RawHTTPClient(port: server.port, receiveBuffer: 2048)
+        stuck.sendRequest("POST", "/v1/completions", body: Array(#"{"prompt": "x", "max_tokens": 120, "ignore_eos": true, "stream": true, "logprobs": 5}"#.utf8))
+        XCTAssertTrue(eventually { server.engine.metrics.runningSequences == 1 })
+        let other = try server.request("POST", "/v1/completions", json: #"{"prompt": "y", "max_tokens": 4}"#)
+        XCTAssertEqual(other.status, 200)
+        XCTAssertTrue(eventually(20) { server.engine.metrics.runningSequences == 0 && server.engine.metrics.kvBlocksUsed == 0 },
+                      "the engine waited for a client that does not read")
+        // The server closes the connection once it has been idle (unable to write, or done) for 2 s.
+        sleep(4)
+        XCTAssertTrue(stuck.drainUntilClosed(seconds: 10), "the connection is still open")
+        XCTAssertEqual(try server.request("GET", "/health").status, 200)
+    }
+
     /// A connection that sends nothing is closed after the idle timeout and holds nothing.
     func testIdleConnectionIsClosed() throws {
         let c = try RawHTTPClient(port: server.port)
