@@ -11,6 +11,9 @@ public struct APIServerOptions: Sendable {
     public var accessLog = AccessLog()
     /// `/health` turns 503 when the engine has had work and made no step for this long.
     public var stallSeconds = 30.0
+    /// Browser origins allowed to call the API (CORS); empty: no CORS header at all, so browsers on other origins
+    /// cannot read the answers. `*` allows every origin.
+    public var allowedOrigins: [String] = []
     public init() {}
 }
 
@@ -50,11 +53,24 @@ public final class APIServer: HTTPHandler {
     public func handle(_ request: HTTPRequest, connection: HTTPConnection) -> HTTPResponse {
         let log = RequestLog(id: Self.requestID(request.header("x-request-id")), method: request.method, path: request.path)
         var response: HTTPResponse
-        do {
-            response = try route(request, connection, log)
-        } catch {
-            response = error.response
-            metrics.failed(log.modelName ?? models.model(named: nil)?.name ?? "", reason: error.code ?? error.type)
+        let origin = allowedOrigin(request.header("origin"))
+        if request.method == "OPTIONS", origin != nil, Self.routes[request.path] != nil {
+            // A CORS preflight from an allowed origin.
+            response = HTTPResponse(status: 204, headers: [
+                ("Access-Control-Allow-Methods", Self.routes[request.path]!.methods.joined(separator: ", ")),
+                ("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id"),
+                ("Access-Control-Max-Age", "600")])
+        } else {
+            do {
+                response = try route(request, connection, log)
+            } catch {
+                response = error.response
+                metrics.failed(log.modelName ?? models.model(named: nil)?.name ?? "", reason: error.code ?? error.type)
+            }
+        }
+        if let origin {
+            response.headers.append((name: "Access-Control-Allow-Origin", value: origin))
+            response.headers.append((name: "Vary", value: "Origin"))
         }
         response.headers.append((name: "X-Request-Id", value: log.id))
         log.update { $0.status = response.status }
@@ -76,6 +92,13 @@ public final class APIServer: HTTPHandler {
             throw .unauthorized
         }
         return try route.handler(self, request, connection, log)
+    }
+
+    /// The value of `Access-Control-Allow-Origin` for a request from `origin`, or nil (no CORS header).
+    func allowedOrigin(_ origin: String?) -> String? {
+        guard let origin, !options.allowedOrigins.isEmpty else { return nil }
+        if options.allowedOrigins.contains("*") { return "*" }
+        return options.allowedOrigins.contains(origin) ? origin : nil
     }
 
     /// `Bearer KEY`, compared in time that depends only on the lengths.

@@ -116,7 +116,7 @@ final class StreamReader {
 }
 
 private let headerNames = ["content-length", "content-type", "authorization", "x-request-id", "transfer-encoding",
-                           "accept", "user-agent"]
+                           "accept", "user-agent", "origin"]
 
 private func lookupHeader(_ connection: OpaquePointer?, _ name: String) -> String? {
     guard let value = MHD_lookup_connection_value(connection, QS_MHD_HEADER_KIND, name) else { return nil }

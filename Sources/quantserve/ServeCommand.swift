@@ -17,6 +17,7 @@ struct ServeCommand: Command {
         OptionSpec(name: "served-model-name", valueName: "NAME", help: "the model's name in the API (default: the file's or folder's name)"),
         OptionSpec(name: "max-waiting", valueName: "N", help: "requests that may wait for the engine; more get 429 (default 256)"),
         OptionSpec(name: "timeout", valueName: "S", help: "close connections idle (or not reading) for S seconds (default 30)"),
+        OptionSpec(name: "allowed-origins", valueName: "LIST", help: "browser origins allowed to call the API (CORS), comma-separated, or '*' (default: none)"),
         OptionSpec(name: "no-access-log", valueName: nil, help: "do not log one line per request on stderr"),
     ] + OptionSpec.engine
 
@@ -36,6 +37,8 @@ struct ServeCommand: Command {
         api.apiKey = try apiKey(arguments)
         api.maxBodyBytes = http.maxBodyBytes
         api.accessLog = AccessLog(enabled: !arguments.flag("no-access-log"))
+        api.allowedOrigins = (arguments.string("allowed-origins") ?? "").split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard FileManager.default.fileExists(atPath: path) else { throw UsageError("no model at '\(path)'") }
 
         let model = ServedModel(name: arguments.string("served-model-name") ?? ServedModel.defaultName(forPath: path), path: path)

@@ -25,10 +25,11 @@ final class TestServer: Sendable {
     }
 
     init(path: String = TestServer.tinyModel, level: QuantLevel = .int8, options: EngineOptions = EngineOptions(),
-         apiKey: String? = nil, idleTimeout: UInt32 = 30, name: String? = nil) throws {
+         apiKey: String? = nil, idleTimeout: UInt32 = 30, name: String? = nil, allowedOrigins: [String] = []) throws {
         model = ServedModel(name: name ?? ServedModel.defaultName(forPath: path), path: path)
         var apiOptions = APIServerOptions()
         apiOptions.apiKey = apiKey
+        apiOptions.allowedOrigins = allowedOrigins
         apiOptions.accessLog = AccessLog(enabled: false)
         api = APIServer(models: ModelTable([model]), options: apiOptions)
         var httpOptions = HTTPServerOptions()
