@@ -15,7 +15,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The test suite runs optimised: debug builds are far too slow for real-model tests.
 TEST_FLAGS   := -c release -Xswiftc -enable-testing
 
-.PHONY: run test build deps install-packages model gemma-model serve chat venv bench clean
+.PHONY: run test build deps install-packages model gemma-model serve chat venv bench soak clean
 
 run: deps model build serve
 
@@ -23,6 +23,7 @@ test: deps model gemma-model venv
 	$(SWIFT) build $(TEST_FLAGS) --build-tests
 	$(SWIFT) test $(TEST_FLAGS) --skip-build
 	$(VENV)/bin/python Tests/openai/check_openai_client.py --binary $(BIN) --model $(MODEL)
+	python3 Tests/soak/soak.py --binary $(BIN) --model $(MODEL) --short
 
 build: deps
 	$(SWIFT) build -c release
@@ -70,6 +71,12 @@ bench: deps model build
 	Benchmarks/compare_speed.sh $(MODEL)
 	Benchmarks/compare_batched.sh $(MODEL) 16
 	Benchmarks/quality.sh $(MODEL) "$$(Benchmarks/setup_llamacpp.sh)" "$$HOME/.cache/quantserve/bench/F16.gguf"
+
+# The server under load, storms of dropped streams, slow clients, preemption and SIGTERM, for SOAK_SECONDS of load
+# rounds (default 600); prints a report (`make test` runs a one-minute version).
+SOAK_SECONDS ?= 600
+soak: deps model build
+	python3 Tests/soak/soak.py --binary $(BIN) --model $(MODEL) --duration $(SOAK_SECONDS)
 
 clean:
 	$(SWIFT) package clean

@@ -5,7 +5,7 @@ extension OptionSpec {
     static let engine: [OptionSpec] = [
         .threads,
         OptionSpec(name: "ctx-size", valueName: "N", help: "longest sequence in tokens (default: the model's, at most 4096)"),
-        OptionSpec(name: "max-seqs", valueName: "N", help: "sequences running at once (default 16)"),
+        OptionSpec(name: "max-seqs", valueName: "N", help: "sequences running at once (default 16; serve: 64)"),
         OptionSpec(name: "max-batch-tokens", valueName: "N", help: "tokens per engine step, decode plus prefill chunks (default 256)"),
         OptionSpec(name: "kv-blocks", valueName: "N", help: "KV cache size in blocks of 16 tokens"),
         OptionSpec(name: "kv-cache-mb", valueName: "MB", help: "KV cache size in MiB (default: max-seqs full contexts, at most 1/4 of RAM)"),
@@ -27,11 +27,12 @@ extension OptionSpec {
 }
 
 extension ParsedArguments {
-    func engineOptions() throws -> EngineOptions {
+    /// `defaultSequences`: the sequences running at once when `--max-seqs` is absent.
+    func engineOptions(defaultSequences: Int = 16) throws -> EngineOptions {
         var options = EngineOptions()
         options.threads = try int("threads", range: 1...1024) ?? ComputeContext.defaultThreadCount
         options.contextSize = try int("ctx-size", range: 1...(1 << 24)) ?? 4096
-        options.scheduler.maxSequences = try int("max-seqs", range: 1...4096) ?? 16
+        options.scheduler.maxSequences = try int("max-seqs", range: 1...4096) ?? defaultSequences
         options.scheduler.maxBatchTokens = try int("max-batch-tokens", range: 1...65536) ?? 256
         options.kvBlocks = try int("kv-blocks", range: 1...(1 << 24))
         options.kvCacheMegabytes = try int("kv-cache-mb", range: 1...(1 << 22))

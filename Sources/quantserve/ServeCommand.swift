@@ -24,7 +24,9 @@ struct ServeCommand: Command {
     static func run(_ arguments: ParsedArguments) throws {
         let path = try arguments.required("model")
         let level = try parseLevel(arguments.string("quant"))
-        var engineOptions = try arguments.engineOptions()
+        // A server runs more sequences at once than a batch job: a client behind a crowd of long generations still
+        // starts within a step or two instead of waiting for them to end.
+        var engineOptions = try arguments.engineOptions(defaultSequences: 64)
         engineOptions.maxWaiting = try arguments.int("max-waiting", range: 1...1_000_000) ?? 256
         try engineOptions.validate()
         let calibration = try calibrationText(arguments)
