@@ -15,7 +15,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The test suite runs optimised: debug builds are far too slow for real-model tests.
 TEST_FLAGS   := -c release -Xswiftc -enable-testing
 
-.PHONY: run test build deps install-packages model gemma-model serve chat venv bench soak clean
+.PHONY: run test build deps install-packages model gemma-model serve chat venv bench soak fuzz clean
 
 run: deps model build serve
 
@@ -77,6 +77,12 @@ bench: deps model build
 SOAK_SECONDS ?= 600
 soak: deps model build
 	python3 Tests/soak/soak.py --binary $(BIN) --model $(MODEL) --duration $(SOAK_SECONDS)
+
+# Corrupt model files for longer than make test does: MUTANTS variants of each kind (default 50,000).
+MUTANTS ?= 50000
+fuzz: deps
+	$(SWIFT) build $(TEST_FLAGS) --build-tests
+	QS_MUTANTS=$(MUTANTS) $(SWIFT) test $(TEST_FLAGS) --skip-build --filter ModelFileMutationTests
 
 clean:
 	$(SWIFT) package clean

@@ -99,7 +99,10 @@ public struct APIError: Error, Equatable, CustomStringConvertible {
         case .invalidRequest(let m): .invalid(m, param: param)
         case .promptTooLong(let tokens, let context):
             contextLengthExceeded(promptTokens: tokens, requested: nil, contextSize: context)
-        case .exceedsCache: .invalid(error.description, param: "max_tokens", code: "context_length_exceeded")
+        // The server's KV pool (--kv-blocks / --kv-cache-mb) is smaller than this request needs: a limit of this
+        // server, not a malformed request.
+        case .exceedsCache: APIError(status: 503, message: error.description, type: "service_unavailable_error",
+                                     param: "max_tokens", code: "kv_cache_full")
         case .queueFull(let limit): queueFull(limit: limit)
         case .shutDown: shuttingDown
         case .internalError(let m): internalError(m)

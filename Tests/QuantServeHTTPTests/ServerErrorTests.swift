@@ -186,6 +186,16 @@ final class ServerErrorTests: XCTestCase {
         XCTAssertEqual(r.status, 200)
     }
 
+    /// A request bigger than the whole KV pool is a 503 naming the pool, and the server goes on.
+    func testARequestOverTheKVPoolIs503() throws {
+        let small = try TestServer(options: EngineOptions(contextSize: 256, kvBlocks: 4))
+        defer { small.stop() }
+        let r = try small.request("POST", "/v1/completions", json: #"{"prompt": "x", "max_tokens": 100}"#)
+        XCTAssertEqual(r.status, 503, r.text)
+        XCTAssertEqual(r.error?["code"] as? String, "kv_cache_full")
+        XCTAssertEqual(try small.request("POST", "/v1/completions", json: #"{"prompt": "x", "max_tokens": 8}"#).status, 200)
+    }
+
     func testLoadingModelAnswers503() throws {
         let model = ServedModel(name: "later", path: "/nowhere")
         let api = APIServer(models: ModelTable([model]), options: APIServerOptions())
