@@ -76,4 +76,34 @@ final class EngineAdmissionTests: XCTestCase {
         m.lastProgress = now.uptimeNanoseconds - 1_000_000_000
         XCTAssertFalse(m.isStalled(after: 30, now: now))
     }
+
+    /// A request the forward pass refuses (here a token outside the vocabulary, which `submit` would have refused)
+    /// fails alone with an error; the requests in the same step go on to finish.
+    func testAFaultyRequestFailsAloneInItsStep() throws {
+        let engine = try tinyEngine()
+        let good = GenerationRequest(prompt: [1, 2, 3, 4, 5], maxTokens: 8, sampling: .greedy)
+        let expected = try engine.complete([good])[0].tokens
+        let events = Mutex<[Int: [TokenEvent]]>([:])
+        let done = DispatchGroup()
+        func handler(_ i: Int) -> @Sendable (TokenEvent) -> Void {
+            done.enter()
+            return { event in
+                events.withLock { $0[i, default: []].append(event) }
+                switch event { case .finished, .failed: done.leave(); default: break }
+            }
+        }
+        let bad = GenerationRequest(prompt: [1, 2, Int32(engine.description.configuration.vocabularySize) + 7], maxTokens: 8)
+        _ = try engine.mailbox.submit([good, bad, good], sharingPrompt: false, maxWaiting: 256,
+                                      handlers: [handler(0), handler(1), handler(2)])
+        done.wait()
+        let e = events.withLock { $0 }
+        guard case .failed(.internalError(let message))? = e[1]?.last else { return XCTFail("the faulty request did not fail: \(String(describing: e[1]))") }
+        XCTAssertTrue(message.contains("outside") || message.contains("vocabulary"), message)
+        for i in [0, 2] {
+            let tokens = e[i]!.compactMap { if case .token(let t) = $0 { return t.id } else { return nil } }
+            XCTAssertEqual(tokens, expected, "request \(i) in the faulty step")
+            guard case .finished? = e[i]!.last else { return XCTFail("request \(i) did not finish") }
+        }
+        XCTAssertEqual(engine.settledMetrics().kvBlocksUsed, 0)
+    }
 }

@@ -24,7 +24,8 @@ public struct EngineDescription: Sendable {
 public final class Engine: Sendable {
     public let tokenizer: any Tokenizer
     public let description: EngineDescription
-    private let mailbox: EngineMailbox
+    /// Internal, not private: tests submit through it what `submit` would refuse, to fault a step.
+    let mailbox: EngineMailbox
 
     /// Starts the engine's thread, which builds its compute context and calls `load` for the model it will own.
     /// Returns once the model is ready; throws what `load` threw.

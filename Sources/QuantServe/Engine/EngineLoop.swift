@@ -104,7 +104,7 @@ final class EngineLoop {
         do {
             try model.forward(batch, cache: cache, logits: logits.typed(Float.self))
         } catch {
-            for chunk in step.chunks { fail(chunk.id, .internalError("\(error)")) }
+            failChunksAtFault(step, error)
             return
         }
         scheduler.completed(step)
@@ -129,6 +129,21 @@ final class EngineLoop {
         metrics.busySeconds += now.seconds(since: started)
         metrics.lastProgress = now.uptimeNanoseconds
         publishMetrics()
+    }
+
+    /// A forward pass refuses a batch before computing anything. Only the requests whose own chunk it refuses fail;
+    /// the others were not computed and are scheduled again next step, as they were.
+    private func failChunksAtFault(_ step: SchedulerStep, _ error: any Error) {
+        var atFault: [Int] = []
+        var one = ForwardBatch()
+        for chunk in step.chunks {
+            one.removeAll()
+            let tokens = scheduler.tokens(of: chunk.id)
+            one.append(tokens[chunk.start..<(chunk.start + chunk.count)], from: chunk.start,
+                       blockTable: scheduler.blockTable(of: chunk.id)[...], blockSize: cache.blockSize, logitsFrom: nil)
+            do { try model.check(one, cache: cache) } catch { atFault.append(chunk.id) }
+        }
+        for id in atFault.isEmpty ? step.chunks.map(\.id) : atFault { fail(id, .internalError("\(error)")) }
     }
 
     /// Ends a sequence: its blocks are freed at once and its consumer gets the summary.

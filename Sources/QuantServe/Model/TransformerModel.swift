@@ -107,17 +107,27 @@ public final class TransformerModel {
 
     /// Runs one batch: every token's key and value go to its slot of `cache`, and the logits of `batch.logitRows`
     /// are written to `logits` (`[logitRows.count, vocab]`). A row's logits depend only on its own sequence.
+    /// Throws what `forward` would throw for `batch` before computing anything: a token outside the vocabulary, a
+    /// position past the context, a block outside the cache.
+    public func check(_ batch: ForwardBatch, cache: PagedKVCache) throws {
+        let c = configuration
+        for t in batch.tokens where t < 0 || Int(t) >= c.vocabularySize {
+            throw ModelError.tokenOutOfRange(t, vocabularySize: c.vocabularySize)
+        }
+        if let last = batch.positions.max(), Int(last) + 1 > c.contextLength {
+            throw ModelError.contextFull(needed: Int(last) + 1, capacity: c.contextLength)
+        }
+        for t in batch.blockTables where t < 0 || Int(t) >= cache.blockCount {
+            throw ModelError.blockOutOfRange(t, blockCount: cache.blockCount)
+        }
+    }
+
     public func forward(_ batch: ForwardBatch, cache: PagedKVCache, logits: UnsafeMutablePointer<Float>) throws {
         let c = configuration
         let n = batch.count
         guard n > 0 else { return }
-        for t in batch.tokens where t < 0 || Int(t) >= c.vocabularySize {
-            throw ModelError.tokenOutOfRange(t, vocabularySize: c.vocabularySize)
-        }
+        try check(batch, cache: cache)
         let maxPosition = Int(batch.positions.max()!) + 1
-        guard maxPosition <= c.contextLength else {
-            throw ModelError.contextFull(needed: maxPosition, capacity: c.contextLength)
-        }
         buffers.ensure(tokens: n, positions: maxPosition, threads: context.threads)
         let b = buffers
         for (i, t) in batch.tokens.enumerated() { weights.embedding.copyRow(Int(t), into: b.x + i * c.hiddenSize) }
@@ -127,9 +137,6 @@ public final class TransformerModel {
             try batch.slots.withUnsafeBufferPointer { slots in
                 try batch.tableStarts.withUnsafeBufferPointer { tableStarts in
                     try batch.blockTables.withUnsafeBufferPointer { tables in
-                        for t in tables where t < 0 || Int(t) >= cache.blockCount {
-                            throw ModelError.blockOutOfRange(t, blockCount: cache.blockCount)
-                        }
                         let pages = PageTables(positions: positions.baseAddress!, slots: slots.baseAddress!,
                                                tableStarts: tableStarts.baseAddress!, tables: tables.baseAddress!)
                         for (l, layer) in weights.layers.enumerated() {
