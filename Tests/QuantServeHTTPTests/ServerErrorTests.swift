@@ -122,6 +122,13 @@ final class ServerErrorTests: XCTestCase {
         XCTAssertEqual(try server.request("GET", "/health").status, 200)
     }
 
+    /// Request headers over 64 KiB are refused (431) by the transport, and the server goes on.
+    func testOversizedHeadersAre431() throws {
+        let r = try server.request("GET", "/health", headers: ["X-Big": String(repeating: "a", count: 100_000)])
+        XCTAssertEqual(r.status, 431)
+        XCTAssertEqual(try server.request("GET", "/health").status, 200)
+    }
+
     /// A chunked body with no declared length is cut off at the limit too.
     func testOversizedChunkedBody() throws {
         let c = try RawHTTPClient(port: server.port)
