@@ -11,7 +11,10 @@ final class GenerationSession: Sendable {
         var promptTokens = 0
         /// Whether this choice's prompt tokens count in `usage` (the first copy of each prompt).
         var countsPrompt = false
+        /// The answer so far (kept for a whole answer; a stream sends it as it comes).
         var text = ""
+        /// Unicode scalars generated so far: where the next token's text starts (`text_offset`).
+        var textOffset = 0
         var logprobTokens: [GeneratedToken] = []
         var completionTokens = 0
         var cachedTokens = 0
@@ -89,10 +92,13 @@ final class GenerationSession: Sendable {
             if s.firstToken == nil { s.firstToken = now }
             let gap = s.choices[index].lastToken.map { now.seconds(since: $0) }
             s.choices[index].lastToken = now
-            let offset = s.choices[index].text.count
+            let offset = s.choices[index].textOffset
+            s.choices[index].textOffset += token.text.unicodeScalars.count
             s.choices[index].completionTokens += 1
-            s.choices[index].text += token.text
-            if !stream, wantsLogprobs { s.choices[index].logprobTokens.append(token) }
+            if !stream {
+                s.choices[index].text += token.text
+                if wantsLogprobs { s.choices[index].logprobTokens.append(token) }
+            }
             return (true, offset, gap)
         }
         guard open else { return }

@@ -95,7 +95,7 @@ struct LogprobsFormatter: Sendable {
             var offset = textOffset
             for t in tokens {
                 offsets.append(JSONValue(offset))
-                offset += t.text.count
+                offset += t.text.unicodeScalars.count
             }
             return ["tokens": .array(tokens.map { .string(text($0.id)) }),
                     "token_logprobs": .array(tokens.map { JSONValue($0.logprob ?? 0) }),
