@@ -46,8 +46,8 @@ public final class APIServer: HTTPHandler {
         "/metrics": Route(methods: ["GET"], open: true) { s, _, _, _ in
             .text(200, s.metrics.render(s.models.all), contentType: "text/plain; version=0.0.4; charset=utf-8")
         },
-        "/tokenize": Route(methods: ["POST"], open: false) { s, r, _, _ throws(APIError) in try s.tokenize(r) },
-        "/detokenize": Route(methods: ["POST"], open: false) { s, r, _, _ throws(APIError) in try s.detokenize(r) },
+        "/tokenize": Route(methods: ["POST"], open: false) { s, r, _, l throws(APIError) in try s.tokenize(r, l) },
+        "/detokenize": Route(methods: ["POST"], open: false) { s, r, _, l throws(APIError) in try s.detokenize(r, l) },
     ]
 
     public func handle(_ request: HTTPRequest, connection: HTTPConnection) -> HTTPResponse {
@@ -188,8 +188,7 @@ public final class APIServer: HTTPHandler {
         return .json(200, ["status": "ok"])
     }
 
-    func tokenize(_ request: HTTPRequest) throws(APIError) -> HTTPResponse {
-        let log = RequestLog(id: "", method: "", path: "")
+    func tokenize(_ request: HTTPRequest, _ log: RequestLog) throws(APIError) -> HTTPResponse {
         let f = try RequestFields(body: request.body)
         let (model, engine) = try readyModel(try f.string("model"), log: log)
         let tokens: [Int32]
@@ -207,9 +206,9 @@ public final class APIServer: HTTPHandler {
                            "tokens": .array(tokens.map { JSONValue(Int($0)) })])
     }
 
-    func detokenize(_ request: HTTPRequest) throws(APIError) -> HTTPResponse {
+    func detokenize(_ request: HTTPRequest, _ log: RequestLog) throws(APIError) -> HTTPResponse {
         let f = try RequestFields(body: request.body)
-        let (_, engine) = try readyModel(try f.string("model"), log: RequestLog(id: "", method: "", path: ""))
+        let (_, engine) = try readyModel(try f.string("model"), log: log)
         guard let v = f["tokens"] else { throw .invalid("'tokens' is required", param: "tokens", code: "missing_required_parameter") }
         guard let list = v.array else { throw .wrongType("tokens", expected: "an array of token ids", got: v) }
         var ids: [Int32] = []

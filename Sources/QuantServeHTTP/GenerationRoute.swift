@@ -16,19 +16,8 @@ extension APIServer {
         let params = try GenerationParameters(f)
         let topLogprobs = try logprobs(kind, f)
 
-        let prompts: [[Int32]]
-        let promptParam: String
-        switch kind {
-        case .completion:
-            promptParam = "prompt"
-            switch try PromptInput(f) {
-            case .texts(let texts): prompts = texts.map { engine.tokenizer.encode($0, addSpecial: true, parseSpecial: true) }
-            case .tokens(let lists): prompts = lists
-            }
-        case .chat:
-            promptParam = "messages"
-            prompts = [try chatTokens(model, engine, try ChatMessages.read(f))]
-        }
+        let promptParam = kind == .completion ? "prompt" : "messages"
+        let prompts = try promptTokens(kind, f, model, engine)
         let contextSize = engine.description.contextSize
         for p in prompts {
             if p.count >= contextSize || (params.maxTokens.map { p.count + $0 > contextSize } ?? false) {
@@ -45,7 +34,7 @@ extension APIServer {
             }
         }
         let header = ResponseHeader(kind: kind, id: kind.idPrefix + Self.randomHex(12),
-                                    created: Int(Date.nowSeconds), model: model.name)
+                                    created: Int(Date().timeIntervalSince1970), model: model.name)
         let accessLog = options.accessLog
         let number = sessionNumber()
         // When the session ends: the access-log line, and out of the table of live sessions.
@@ -107,6 +96,21 @@ extension APIServer {
         return session.body()
     }
 
+    /// The token ids of each prompt: completions' text (control-token text parsed, as vLLM and llama-server do) or
+    /// ids as given; a chat's messages through the model's template (message text never parsed for control tokens).
+    private func promptTokens(_ kind: APIKind, _ f: RequestFields, _ model: ServedModel,
+                              _ engine: Engine) throws(APIError) -> [[Int32]] {
+        switch kind {
+        case .completion:
+            switch try PromptInput(f) {
+            case .texts(let texts): return texts.map { engine.tokenizer.encode($0, addSpecial: true, parseSpecial: true) }
+            case .tokens(let lists): return lists
+            }
+        case .chat:
+            return [try chatTokens(model, engine, try ChatMessages.read(f))]
+        }
+    }
+
     /// `logprobs` / `top_logprobs` as the number of top tokens per position the engine reports (nil: none).
     private func logprobs(_ kind: APIKind, _ f: RequestFields) throws(APIError) -> Int? {
         switch kind {
@@ -122,8 +126,4 @@ extension APIServer {
             return wanted ? (top ?? 0) : nil
         }
     }
-}
-
-extension Date {
-    static var nowSeconds: Double { Date().timeIntervalSince1970 }
 }
