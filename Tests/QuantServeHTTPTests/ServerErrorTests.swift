@@ -85,6 +85,16 @@ final class ServerErrorTests: XCTestCase {
         XCTAssertGreaterThan(try server.metric("quantserve:request_failure_total{model_name=\"tiny-qwen2\",reason=\"invalid_value\"}") ?? 0, 0)
     }
 
+    /// Without max_tokens a request runs to the end of generation or a full context (128 tokens here).
+    func testWithoutMaxTokensItFillsTheContext() throws {
+        let r = try server.request("POST", "/v1/completions", json: #"{"prompt": "Hello", "ignore_eos": true}"#)
+        XCTAssertEqual(r.status, 200, r.text)
+        let o = r.json as! [String: Any]
+        let usage = o["usage"] as! [String: Any]
+        XCTAssertEqual((usage["prompt_tokens"] as! Int) + (usage["completion_tokens"] as! Int), 128)
+        XCTAssertEqual((o["choices"] as! [[String: Any]])[0]["finish_reason"] as? String, "length")
+    }
+
     func testContextErrorNamesBothCounts() throws {
         let r = try server.request("POST", "/v1/completions", json: #"{"prompt": "x", "max_tokens": 500}"#)
         let message = try XCTUnwrap(r.error?["message"] as? String)
