@@ -60,6 +60,8 @@ extension APIServer {
             for id in session.snapshot.engineIDs { engine.cancel(id) }
         }
 
+        // A chat stream opens with each choice's role, written before any token can arrive.
+        session.openStream()
         // Submit each prompt's copies together: the copies start once the first has computed the prompt.
         var index = 0
         for p in prompts {
@@ -85,10 +87,7 @@ extension APIServer {
         }
         if session.channel.isHungUp { for id in session.snapshot.engineIDs { engine.cancel(id) } }
 
-        if params.stream {
-            session.openStream()
-            return .eventStream(session.channel)
-        }
+        if params.stream { return .eventStream(session.channel) }
         guard session.channel.waitUntilFinished(socket: connection.socket) else {
             // The client has gone; its sequences were cancelled by the hang-up.
             return APIError(status: 499, message: "the client closed the connection", type: "client_closed_request").response

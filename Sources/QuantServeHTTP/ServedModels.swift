@@ -56,11 +56,15 @@ public final class ModelTable: Sendable {
 
     public var all: [ServedModel] { models.withLock { $0 } }
 
-    /// The model named `name` (nil: the default one).
+    /// The name that always means the default model (as load generators send when told no name), unless a model is
+    /// served under it.
+    public static let defaultAlias = "default"
+
+    /// The model named `name` (nil or `default`: the default one).
     public func model(named name: String?) -> ServedModel? {
         models.withLock { list in
             guard let name else { return list.first }
-            return list.first { $0.name == name }
+            return list.first { $0.name == name } ?? (name == Self.defaultAlias ? list.first : nil)
         }
     }
 }

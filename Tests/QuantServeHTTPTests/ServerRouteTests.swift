@@ -54,6 +54,18 @@ final class ServerRouteTests: XCTestCase {
         XCTAssertEqual(choice["text"] as? String, expected)
     }
 
+    /// `model` may be the served name, absent, or `default` (what load generators send when given no name);
+    /// any other name is 404.
+    func testModelNames() throws {
+        for body in [#"{"model": "tiny-qwen2", "prompt": "a", "max_tokens": 1}"#, #"{"prompt": "a", "max_tokens": 1}"#,
+                     #"{"model": "default", "prompt": "a", "max_tokens": 1}"#] {
+            let r = try server.request("POST", "/v1/completions", json: body)
+            XCTAssertEqual(r.status, 200, body)
+            XCTAssertEqual((r.json as? [String: Any])?["model"] as? String, "tiny-qwen2")
+        }
+        XCTAssertEqual(try server.request("POST", "/v1/completions", json: #"{"model": "tiny", "prompt": "a"}"#).status, 404)
+    }
+
     func testPromptShapes() throws {
         let ids = server.engine.tokenizer.encode("Hello world", addSpecial: true, parseSpecial: true)
         let idList = ids.map(String.init).joined(separator: ",")
@@ -133,7 +145,7 @@ final class ServerRouteTests: XCTestCase {
         XCTAssertEqual(r.headers["content-type"], "text/event-stream")
         XCTAssertEqual(r.headers["transfer-encoding"], "chunked")
         let events = sseEvents(r.text)
-        XCTAssertEqual(events.count, 1 + 6 + 1 + 1 + 1, r.text)
+        guard events.count == 1 + 6 + 1 + 1 + 1 else { return XCTFail("\(events.count) events: \(r.text)") }
         XCTAssertEqual(events.last, "[DONE]")
         let chunks = events.dropLast().map(object)
         let id = chunks[0]["id"] as! String
