@@ -92,7 +92,6 @@ final class ServerContext: Sendable {
 /// One request's state between libmicrohttpd's calls: its headers and the body read so far.
 final class RequestContext {
     var request: HTTPRequest
-    var declaredLength: Int?
     var received = 0
     var answered = false
     /// The stream a response is reading from, to hang up if the connection ends early.
@@ -136,7 +135,6 @@ private let accessHandler: qs_http_access_handler = { _, connection, url, method
         let context = RequestContext(request: request)
         if let raw = headers["content-length"] {
             guard let n = Int(raw.trimmingCharacters(in: .whitespaces)), n >= 0 else { return QS_MHD_NO }
-            context.declaredLength = n
             if n > server.options.maxBodyBytes {
                 // Refused before a byte of it is read.
                 context.request.bodyTooLarge = true

@@ -106,14 +106,6 @@ public final class ResponseChannel: Sendable {
         }
     }
 
-    /// Takes everything pending (for a whole response).
-    public func readAll() -> [UInt8] {
-        state.withLock { s in
-            defer { s.pending = [] }
-            return s.pending
-        }
-    }
-
     /// Sleeps until there is something to read or the client on `socket` hangs up (then `hangUp()` is called),
     /// at most `timeoutMilliseconds` (-1: no limit). `socket` < 0: no client to watch.
     public func wait(socket: Int32, timeoutMilliseconds: Int32 = -1) {
