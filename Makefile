@@ -65,11 +65,13 @@ chat:
 	  $(BIN) generate --model "$(MODEL)" --quant $(QUANT) --chat --max-tokens 256 --prompt "$$prompt"; \
 	done; echo
 
-# Side by side with llama.cpp (builds its tools once, ~10 min): speed per level, batched decode, quality per level.
+# Side by side with llama.cpp (builds its tools once, ~10 min): speed per level, batched decode, serving over HTTP
+# (16 streaming clients against llama-server), quality per level.
 bench: deps model build
 	@$(MAKE) --no-print-directory install-packages PACKAGES="cmake g++"
 	Benchmarks/compare_speed.sh $(MODEL)
 	Benchmarks/compare_batched.sh $(MODEL) 16
+	Benchmarks/compare_server.sh $(MODEL)
 	Benchmarks/quality.sh $(MODEL) "$$(Benchmarks/setup_llamacpp.sh)" "$$HOME/.cache/quantserve/bench/F16.gguf"
 
 # The server under load, storms of dropped streams, slow clients, preemption and SIGTERM, for SOAK_SECONDS of load
