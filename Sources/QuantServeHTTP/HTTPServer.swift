@@ -142,7 +142,8 @@ private let accessHandler: qs_http_access_handler = { _, connection, url, method
                 context.answered = true
                 return respond(server, connection, context)
             }
-            context.request.body.reserveCapacity(n)
+            // Room for the declared body, but not more than 1 MiB ahead of what has arrived.
+            context.request.body.reserveCapacity(min(n, 1 << 20))
         }
         requestContext.pointee = Unmanaged.passRetained(context).toOpaque()
         return QS_MHD_YES
