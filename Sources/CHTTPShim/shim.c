@@ -52,11 +52,6 @@ uint16_t qs_http_port(struct MHD_Daemon *daemon) {
     return info ? info->port : 0;
 }
 
-struct MHD_Daemon *qs_http_connection_daemon(struct MHD_Connection *connection) {
-    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_DAEMON);
-    return info ? info->daemon : NULL;
-}
-
 int qs_http_connection_fd(struct MHD_Connection *connection) {
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
     return info ? info->connect_fd : -1;

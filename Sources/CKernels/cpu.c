@@ -19,10 +19,22 @@ int qs_cpu_has_avx512_vnni(void) {
     static volatile int cached = -1;
     if (cached < 0) {
         __builtin_cpu_init();
-        cached = qs_variant_supported(QS_VARIANT_AVX512) && __builtin_cpu_supports("avx512vnni") &&
-                 getenv("QS_NO_VNNI") == NULL;
+        cached = qs_variant_supported(QS_VARIANT_AVX512) && __builtin_cpu_supports("avx512vnni");
     }
     return cached;
+}
+
+// Off until the device check (../shared/device/README.md) has passed on a VNNI machine: QS_VNNI=1 turns it on.
+static volatile int q8_vnni_switch = -1;
+
+void qs_set_q8_vnni(int on) { q8_vnni_switch = on ? 1 : 0; }
+
+int qs_q8_vnni_enabled(void) {
+    if (q8_vnni_switch < 0) {
+        const char *env = getenv("QS_VNNI");
+        q8_vnni_switch = env != NULL && strcmp(env, "1") == 0;
+    }
+    return q8_vnni_switch && qs_cpu_has_avx512_vnni();
 }
 
 int qs_variant_supported(qs_variant v) {

@@ -7,14 +7,15 @@
 // lost in the weights' own. Reduction order depends on cols only.
 #include "CKernels.h"
 #include "qactivations.h"
+#include "q8_rows.h"
+#include "qmatmul_vnni.h"
 #include "simd_avx2.h"
 #include <immintrin.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <string.h>
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
+// ALWAYS_INLINE and AVX2 come from q8_rows.h.
 
 #ifndef QS_ACTIVATION_CHUNK
 #define QS_ACTIVATION_CHUNK 16
@@ -158,83 +159,8 @@ AVX2 ALWAYS_INLINE __m256i block_abs(qs_format format, __m256i w) {
 QROW_AVX2(1)
 QROW_AVX2(4)
 
-// Q8 weights against int16 activations: each 32-value weight block is widened to int16 once (two registers) and
-// multiplied pairwise with madd (exact in int32). Same reduction order as qrow_avx2: even blocks into acc0, odd
-// into acc1, whatever COUNT is.
-AVX2 ALWAYS_INLINE __m256 block_dot_wide(__m256i wlo, __m256i whi, const int16_t *x, float scale, __m256 acc) {
-    __m256i p = _mm256_add_epi32(_mm256_madd_epi16(wlo, _mm256_loadu_si256((const __m256i *)x)),
-                                 _mm256_madd_epi16(whi, _mm256_loadu_si256((const __m256i *)(x + 16))));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale), acc);
-}
-
-// One weight row against COUNT activation rows; DOT is the block product (block_dot_wide, or block_dot_vnni below).
-#define QROW_WIDE(NAME, TARGET, DOT, COUNT)                                                                       \
-    TARGET ALWAYS_INLINE void NAME##_##COUNT(float *out, int64_t ldo, const int8_t *wrow, const float *ws,        \
-                                             const quantized_activations *a, int64_t cols, int64_t i0, int64_t r) { \
-        const int64_t blocks = cols / 32;                                                                         \
-        const int16_t *x = a->q16 + i0 * cols;                                                                    \
-        const float *dx = a->d + i0 * blocks;                                                                     \
-        __m256 acc0[COUNT], acc1[COUNT];                                                                          \
-        for (int k = 0; k < COUNT; k++) acc0[k] = acc1[k] = _mm256_setzero_ps();                                  \
-        int64_t b = 0;                                                                                            \
-        for (; b + 2 <= blocks; b += 2) {                                                                         \
-            __m256i wlo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32)));               \
-            __m256i whi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32 + 16)));          \
-            for (int k = 0; k < COUNT; k++)                                                                       \
-                acc0[k] = DOT(wlo, whi, x + k * cols + b * 32, ws[b] * dx[k * blocks + b], acc0[k]);             \
-            wlo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32 + 32)));                  \
-            whi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32 + 48)));                  \
-            for (int k = 0; k < COUNT; k++)                                                                       \
-                acc1[k] = DOT(wlo, whi, x + k * cols + b * 32 + 32, ws[b + 1] * dx[k * blocks + b + 1], acc1[k]); \
-        }                                                                                                         \
-        if (b < blocks) {                                                                                         \
-            __m256i wlo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32)));               \
-            __m256i whi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wrow + b * 32 + 16)));          \
-            for (int k = 0; k < COUNT; k++)                                                                       \
-                acc0[k] = DOT(wlo, whi, x + k * cols + b * 32, ws[b] * dx[k * blocks + b], acc0[k]);             \
-        }                                                                                                         \
-        for (int k = 0; k < COUNT; k++) out[(i0 + k) * ldo + r] = qs_hsum_avx2(_mm256_add_ps(acc0[k], acc1[k]));  \
-    }
 QROW_WIDE(qrow_wide_avx2, AVX2, block_dot_wide, 1)
 QROW_WIDE(qrow_wide_avx2, AVX2, block_dot_wide, 4)
-
-// The same Q8 × int16 product with AVX-512 VNNI at 256 bits: vpdpwssd adds the pairwise int16 products into int32
-// in one instruction where AVX2 needs two vpmaddwd and a vpaddd. The integer sums are exact either way and every
-// float operation is the same, in the same order, so results are bit-identical to qrow_wide_avx2_* (tested).
-#define VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
-VNNI ALWAYS_INLINE __m256 block_dot_vnni(__m256i wlo, __m256i whi, const int16_t *x, float scale, __m256 acc) {
-    __m256i p = _mm256_dpwssd_epi32(_mm256_madd_epi16(wlo, _mm256_loadu_si256((const __m256i *)x)), whi,
-                                    _mm256_loadu_si256((const __m256i *)(x + 16)));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale), acc);
-}
-
-QROW_WIDE(qrow_wide_vnni, VNNI, block_dot_vnni, 1)
-QROW_WIDE(qrow_wide_vnni, VNNI, block_dot_vnni, 4)
-
-#ifndef QS_Q8_ACTIVATION_CHUNK
-#define QS_Q8_ACTIVATION_CHUNK 8
-#endif
-
-// Rows r0 ..< r1 of a Q8 matrix with VNNI, in chunks of activation rows small enough to stay in L1 while the
-// weight rows (in L2 after the first chunk) pass over them.
-VNNI static void qmatmul_q8_vnni(float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a,
-                                 int64_t n, int64_t r0, int64_t r1) {
-    const int64_t cols = w->cols, blocks = cols / 32;
-    float ws[blocks + 8];
-    for (int64_t c0 = 0; c0 < n; c0 += QS_Q8_ACTIVATION_CHUNK) {
-        const int64_t c1 = c0 + QS_Q8_ACTIVATION_CHUNK < n ? c0 + QS_Q8_ACTIVATION_CHUNK : n;
-        for (int64_t r = r0; r < r1; r++) {
-            const uint16_t *h = (const uint16_t *)w->scales + r * blocks;
-            int64_t g = 0;
-            for (; g + 8 <= blocks; g += 8) _mm256_storeu_ps(ws + g, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + g))));
-            for (; g < blocks; g++) ws[g] = _cvtsh_ss(h[g]);
-            const int8_t *wrow = (const int8_t *)w->data + r * cols;
-            int64_t i = c0;
-            for (; i + 4 <= c1; i += 4) qrow_wide_vnni_4(out, ldo, wrow, ws, a, cols, i, r);
-            for (; i < c1; i++) qrow_wide_vnni_1(out, ldo, wrow, ws, a, cols, i, r);
-        }
-    }
-}
 
 // Q4 with groups of 64 or more: one weight row against CT activation rows, two blocks at a time from one 32-byte
 // load. The low nibbles hold elements 0-15 of both blocks, the high nibbles elements 16-31, matching the paired
@@ -293,12 +219,9 @@ AVX2 ALWAYS_INLINE void qmatmul_avx2_format(float *out, int64_t ldo, const qs_ma
                 const float *amax = (const float *)w->scales + r * groups;
                 for (int64_t g = 0; g < groups; g++) ws[g] = amax[g] * (1.0f / 127.0f);
             } else {
-                const uint16_t *h = (const uint16_t *)w->scales + r * groups;
-                int64_t g = 0;
-                for (; g + 8 <= groups; g += 8) _mm256_storeu_ps(ws + g, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + g))));
-                for (; g < groups; g++) ws[g] = _cvtsh_ss(h[g]);
+                scales_to_f32(ws, (const uint16_t *)w->scales + r * groups, groups);
                 if (format == QS_FORMAT_Q4)
-                    for (g = 0; g < groups; g++) wz[g] = ws[g] * (float)w->zeros[r * groups + g];
+                    for (int64_t g = 0; g < groups; g++) wz[g] = ws[g] * (float)w->zeros[r * groups + g];
             }
             const uint8_t *wrow = (const uint8_t *)w->data + r * bytes_per_row;
             int64_t i = c0;
@@ -444,7 +367,7 @@ static void qmatmul_task(void *ctx, int index, int count) {
         const qs_matrix *w = &job->w[m];
         const int64_t r0 = (c - job->first_chunk[m]) * job->chunk_rows;
         const int64_t r1 = r0 + job->chunk_rows < w->rows ? r0 + job->chunk_rows : w->rows;
-        if (job->variant >= QS_VARIANT_AVX512 && w->format == QS_FORMAT_Q8 && qs_cpu_has_avx512_vnni())
+        if (job->variant >= QS_VARIANT_AVX512 && w->format == QS_FORMAT_Q8 && qs_q8_vnni_enabled())
             qmatmul_q8_vnni(job->out[m], job->ldo[m], w, &job->a, job->n, r0, r1);
         else if (job->variant >= QS_VARIANT_AVX2) qmatmul_avx2(job->out[m], job->ldo[m], w, &job->a, job->n, r0, r1);
         else qmatmul_scalar(job->out[m], job->ldo[m], w, &job->a, job->n, r0, r1);

@@ -39,53 +39,34 @@ public final class HTTPServer: Sendable {
     private struct Daemon: @unchecked Sendable { let pointer: OpaquePointer }
 
     public let options: HTTPServerOptions
-    public let port: UInt16
     let handler: any HTTPHandler
     private let daemon: Mutex<Daemon?>
+
+    /// The port it listens on (the one the system chose, for port 0).
+    public var port: UInt16 { daemon.withLock { $0.map { qs_http_port($0.pointer) } ?? 0 } }
 
     public init(options: HTTPServerOptions, handler: any HTTPHandler) throws {
         self.options = options
         self.handler = handler
         daemon = Mutex(nil)
         var error = [CChar](repeating: 0, count: 256)
-        let context = Unmanaged.passUnretained(ServerContext.shared)
+        // The callbacks get the server as their context: it stays alive until `stop()` releases it.
+        let context = Unmanaged.passRetained(self)
         guard let d = qs_http_start(options.host, options.port, options.idleTimeoutSeconds, options.connectionLimit,
                                     64 << 10, accessHandler, completedHandler, context.toOpaque(), &error,
                                     error.count) else {
+            context.release()
             throw HTTPServerError(description: String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) },
                                                       as: UTF8.self))
         }
-        port = qs_http_port(d)
         daemon.withLock { $0 = Daemon(pointer: d) }
-        ServerContext.shared.register(d, self)
     }
 
     /// Stops listening, closes every connection and waits for their threads. Finish every stream first.
     public func stop() {
         guard let d = daemon.withLock({ d -> Daemon? in defer { d = nil }; return d }) else { return }
         MHD_stop_daemon(d.pointer)
-        ServerContext.shared.unregister(d.pointer)
-    }
-
-    deinit { stop() }
-}
-
-/// Maps daemons to their servers, so that the C callbacks (which get one context pointer) find the right one.
-final class ServerContext: Sendable {
-    static let shared = ServerContext()
-    private let servers = Mutex<[UInt: HTTPServer]>([:])
-
-    func register(_ daemon: OpaquePointer, _ server: HTTPServer) {
-        servers.withLock { $0[UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(daemon)))] = server }
-    }
-
-    func unregister(_ daemon: OpaquePointer) {
-        _ = servers.withLock { $0.removeValue(forKey: UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(daemon)))) }
-    }
-
-    func server(for connection: OpaquePointer?) -> HTTPServer? {
-        guard let connection, let daemon = qs_http_connection_daemon(connection) else { return nil }
-        return servers.withLock { $0[UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(daemon)))] }
+        Unmanaged.passUnretained(self).release()
     }
 }
 
@@ -123,9 +104,9 @@ private func lookupHeader(_ connection: OpaquePointer?, _ name: String) -> Strin
         UnsafeBufferPointer(start: value, count: strlen(value))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-private let accessHandler: qs_http_access_handler = { _, connection, url, method, _, uploadData, uploadSize, requestContext in
-    guard let requestContext, let uploadSize else { return QS_MHD_NO }
-    guard let server = ServerContext.shared.server(for: connection) else { return QS_MHD_NO }
+private let accessHandler: qs_http_access_handler = { cls, connection, url, method, _, uploadData, uploadSize, requestContext in
+    guard let cls, let requestContext, let uploadSize else { return QS_MHD_NO }
+    let server = Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue()
     if requestContext.pointee == nil {
         // First call: headers only.
         var headers: [String: String] = [:]

@@ -119,6 +119,9 @@ final class QuantizedKernelTests: XCTestCase {
     /// shape, batch size and odd block count (the unpaired last block).
     func testQ8VNNIEqualsAVX2Exactly() throws {
         guard qs_cpu_has_avx512_vnni() != 0 else { throw XCTSkip("this CPU has no AVX-512 VNNI") }
+        let wasOn = qs_q8_vnni_enabled()
+        qs_set_q8_vnni(1)
+        defer { qs_set_q8_vnni(wasOn) }
         let pool = qs_pool_create(2)
         defer { qs_pool_destroy(pool) }
         let q8 = Self.formats.first { $0.kind == QS_FORMAT_Q8 }!

@@ -117,36 +117,28 @@ def main():
 
     check("completions (plain and streamed)", completions)
 
-    def bad_request():
-        try:
-            client.chat.completions.create(model=name, messages=[{"role": "user", "content": "x"}], temperature=5)
-        except openai.BadRequestError as e:
-            assert e.status_code == 400 and e.body["param"] == "temperature", e.body
-            return
-        raise AssertionError("no BadRequestError")
+    def raises(error, status, call, body_check=lambda body: True):
+        """The call must fail with the client's own exception type for `status`."""
+        def run():
+            try:
+                call()
+            except error as e:
+                assert e.status_code == status and body_check(e.body), e.body
+                return
+            raise AssertionError(f"no {error.__name__}")
+        return run
 
-    check("400 as BadRequestError", bad_request)
-
-    def unauthorized():
-        bad = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="wrong", max_retries=0)
-        try:
-            bad.models.list()
-        except openai.AuthenticationError as e:
-            assert e.status_code == 401
-            return
-        raise AssertionError("no AuthenticationError")
-
-    check("401 as AuthenticationError", unauthorized)
-
-    def not_found():
-        try:
-            client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
-        except openai.NotFoundError as e:
-            assert e.status_code == 404 and e.body["code"] == "model_not_found", e.body
-            return
-        raise AssertionError("no NotFoundError")
-
-    check("404 as NotFoundError", not_found)
+    check("400 as BadRequestError", raises(
+        openai.BadRequestError, 400,
+        lambda: client.chat.completions.create(model=name, messages=[{"role": "user", "content": "x"}], temperature=5),
+        lambda body: body["param"] == "temperature"))
+    check("401 as AuthenticationError", raises(
+        openai.AuthenticationError, 401,
+        lambda: OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="wrong", max_retries=0).models.list()))
+    check("404 as NotFoundError", raises(
+        openai.NotFoundError, 404,
+        lambda: client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}]),
+        lambda body: body["code"] == "model_not_found"))
 
     def disconnect():
         stream = client.completions.create(model=name, prompt="Once upon a time", max_tokens=500, stream=True,

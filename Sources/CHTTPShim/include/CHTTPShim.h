@@ -28,9 +28,6 @@ struct MHD_Daemon *qs_http_start(const char *host, uint16_t port, unsigned idle_
 /// The port the daemon listens on (useful after asking for port 0).
 uint16_t qs_http_port(struct MHD_Daemon *daemon);
 
-/// The daemon a connection belongs to.
-struct MHD_Daemon *qs_http_connection_daemon(struct MHD_Connection *connection);
-
 /// The connection's socket.
 int qs_http_connection_fd(struct MHD_Connection *connection);
 

@@ -18,9 +18,12 @@ qs_variant qs_best_variant(void);
 /// Whether this CPU can run a variant.
 int qs_variant_supported(qs_variant v);
 const char *qs_variant_name(qs_variant v);
-/// Whether the AVX-512 variant may use VNNI (vpdpwssd) for the Q8 products, bit-identical to AVX2's; the
-/// environment variable QS_NO_VNNI turns it off.
+/// Whether this CPU has AVX-512 VNNI (and the AVX-512 variant).
 int qs_cpu_has_avx512_vnni(void);
+/// Whether the AVX-512 variant computes the Q8 products with VNNI (vpdpwssd; bit-identical to AVX2's). Off by
+/// default until the device check has passed; QS_VNNI=1 in the environment, or qs_set_q8_vnni(1), turns it on.
+int qs_q8_vnni_enabled(void);
+void qs_set_q8_vnni(int on);
 
 // ---- Half precision -------------------------------------------------------------------------
 float qs_fp16_to_fp32(uint16_t h);

@@ -133,10 +133,10 @@ public final class TransformerModel {
         for (i, t) in batch.tokens.enumerated() { weights.embedding.copyRow(Int(t), into: b.x + i * c.hiddenSize) }
         if c.embeddingScale != 1 { for i in 0..<(n * c.hiddenSize) { b.x[i] *= c.embeddingScale } }
 
-        try batch.positions.withUnsafeBufferPointer { positions in
-            try batch.slots.withUnsafeBufferPointer { slots in
-                try batch.tableStarts.withUnsafeBufferPointer { tableStarts in
-                    try batch.blockTables.withUnsafeBufferPointer { tables in
+        batch.positions.withUnsafeBufferPointer { positions in
+            batch.slots.withUnsafeBufferPointer { slots in
+                batch.tableStarts.withUnsafeBufferPointer { tableStarts in
+                    batch.blockTables.withUnsafeBufferPointer { tables in
                         let pages = PageTables(positions: positions.baseAddress!, slots: slots.baseAddress!,
                                                tableStarts: tableStarts.baseAddress!, tables: tables.baseAddress!)
                         for (l, layer) in weights.layers.enumerated() {
