@@ -14,12 +14,14 @@ OPENAI_PIN   := openai>=1.40,<4
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The test suite runs optimised: debug builds are far too slow for real-model tests.
 TEST_FLAGS   := -c release -Xswiftc -enable-testing
+# The C compiler for the kernel check: the Swift toolchain's clang (the one that builds CKernels), else cc.
+KERNEL_CC    ?= $(shell command -v clang || command -v cc)
 
-.PHONY: run test build deps install-packages model gemma-model serve chat venv bench soak fuzz clean
+.PHONY: run test build kernel-check deps install-packages model gemma-model serve chat venv bench soak fuzz clean
 
 run: deps model build serve
 
-test: deps model gemma-model venv
+test: deps model gemma-model venv kernel-check
 	$(SWIFT) build $(TEST_FLAGS) --build-tests
 	$(SWIFT) test $(TEST_FLAGS) --skip-build
 	$(VENV)/bin/python Tests/openai/check_openai_client.py --binary $(BIN) --model $(MODEL)
@@ -27,6 +29,13 @@ test: deps model gemma-model venv
 
 build: deps
 	$(SWIFT) build -c release
+
+# The quantized products of every kernel variant this CPU runs against the scalar reference, built from
+# Sources/CKernels alone with the toolchain's clang (also the device kit's harness: ../shared/device/README.md).
+kernel-check:
+	@mkdir -p .build
+	$(KERNEL_CC) -O3 -fno-math-errno -ISources/CKernels/include -o .build/x16_check Tests/kernels/x16_check.c Sources/CKernels/*.c -lpthread -lm
+	.build/x16_check 2
 
 # Installs the Debian packages that are missing (apt-get; sudo when not root).
 deps:

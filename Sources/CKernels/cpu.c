@@ -11,36 +11,17 @@ static int detect_supported(qs_variant v) {
     case QS_VARIANT_AVX512:
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && detect_supported(QS_VARIANT_AVX2);
+    case QS_VARIANT_VNNI:
+        return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512dq") &&
+               detect_supported(QS_VARIANT_AVX512);
     }
     return 0;
 }
 
-int qs_cpu_has_avx512_vnni(void) {
-    static volatile int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = qs_variant_supported(QS_VARIANT_AVX512) && __builtin_cpu_supports("avx512vnni");
-    }
-    return cached;
-}
-
-// Off until the device check (../shared/device/README.md) has passed on a VNNI machine: QS_VNNI=1 turns it on.
-static volatile int q8_vnni_switch = -1;
-
-void qs_set_q8_vnni(int on) { q8_vnni_switch = on ? 1 : 0; }
-
-int qs_q8_vnni_enabled(void) {
-    if (q8_vnni_switch < 0) {
-        const char *env = getenv("QS_VNNI");
-        q8_vnni_switch = env != NULL && strcmp(env, "1") == 0;
-    }
-    return q8_vnni_switch && qs_cpu_has_avx512_vnni();
-}
-
 int qs_variant_supported(qs_variant v) {
     // Detected once per variant; a benign race at worst computes the same value twice.
-    static volatile int cached[3] = {-1, -1, -1};
-    if ((unsigned)v > 2) return 0;
+    static volatile int cached[4] = {-1, -1, -1, -1};
+    if ((unsigned)v > 3) return 0;
     if (cached[v] < 0) cached[v] = detect_supported(v);
     return cached[v];
 }
@@ -50,20 +31,30 @@ const char *qs_variant_name(qs_variant v) {
     case QS_VARIANT_SCALAR: return "scalar";
     case QS_VARIANT_AVX2: return "avx2";
     case QS_VARIANT_AVX512: return "avx512";
+    case QS_VARIANT_VNNI: return "vnni";
     }
     return "unknown";
 }
 
+// Whether `vnni` is chosen without being named: only once the device check (../shared/device/README.md) has passed
+// on an AVX-512 VNNI Xeon, recorded in docs/benchmarks.md.
+#ifndef QS_VNNI_BY_DEFAULT
+#define QS_VNNI_BY_DEFAULT 0
+#endif
+
 static qs_variant detect_best_variant(void) {
-    qs_variant best = qs_variant_supported(QS_VARIANT_AVX512) ? QS_VARIANT_AVX512
+    const char *forced = getenv("QS_KERNELS");
+    const int named_vnni = forced != NULL && strcmp(forced, "vnni") == 0;
+    qs_variant best = qs_variant_supported(QS_VARIANT_VNNI) && (QS_VNNI_BY_DEFAULT || named_vnni) ? QS_VARIANT_VNNI
+                    : qs_variant_supported(QS_VARIANT_AVX512) ? QS_VARIANT_AVX512
                     : qs_variant_supported(QS_VARIANT_AVX2)   ? QS_VARIANT_AVX2
                                                               : QS_VARIANT_SCALAR;
-    const char *forced = getenv("QS_KERNELS");
     if (forced) {
         qs_variant want = best;
         if (strcmp(forced, "scalar") == 0) want = QS_VARIANT_SCALAR;
         else if (strcmp(forced, "avx2") == 0) want = QS_VARIANT_AVX2;
         else if (strcmp(forced, "avx512") == 0) want = QS_VARIANT_AVX512;
+        else if (strcmp(forced, "vnni") == 0) want = QS_VARIANT_VNNI;
         if (want < best) best = want;
     }
     return best;
@@ -75,3 +66,5 @@ qs_variant qs_best_variant(void) {
     if (cached < 0) cached = (int)detect_best_variant();
     return (qs_variant)cached;
 }
+
+int qs_x16_layout_preferred(void) { return qs_best_variant() >= QS_VARIANT_VNNI; }

@@ -159,11 +159,9 @@ typedef struct {
 } gemv_job;
 
 static void gemv_range(const gemv_job *job, int64_t r0, int64_t r1) {
-    switch (job->variant) {
-    case QS_VARIANT_AVX512: gemv_avx512(job->out, job->ldo, job->w, job->x, job->n, job->cols, r0, r1, job->f16); break;
-    case QS_VARIANT_AVX2: gemv_avx2(job->out, job->ldo, job->w, job->x, job->n, job->cols, r0, r1, job->f16); break;
-    default: gemv_scalar(job->out, job->ldo, job->w, job->x, job->n, job->cols, r0, r1, job->f16); break;
-    }
+    if (job->variant >= QS_VARIANT_AVX512) gemv_avx512(job->out, job->ldo, job->w, job->x, job->n, job->cols, r0, r1, job->f16);
+    else if (job->variant == QS_VARIANT_AVX2) gemv_avx2(job->out, job->ldo, job->w, job->x, job->n, job->cols, r0, r1, job->f16);
+    else gemv_scalar(job->out, job->ldo, job->w, job->x, job->n, job->cols, r0, r1, job->f16);
 }
 
 static void gemv_task(void *ctx, int index, int count) {

@@ -8,7 +8,7 @@
 #include "CKernels.h"
 #include "qactivations.h"
 #include "q8_rows.h"
-#include "qmatmul_vnni.h"
+#include "qmatmul_x16.h"
 #include "simd_avx2.h"
 #include <immintrin.h>
 #include <math.h>
@@ -336,6 +336,27 @@ AVX2 static void qmatmul_avx2(float *out, int64_t ldo, const qs_matrix *w, const
     }
 }
 
+// The scalar reference on an x16 matrix: each row unpacked to the row-major layout, then qmatmul_scalar.
+static void x16_matmul_scalar(float *out, int64_t ldo, const qs_matrix *w, const float *x, int64_t n, float *scratch) {
+    const int64_t cols = w->cols;
+    const quantized_activations a = w->format == QS_FORMAT_Q8 ? qs_quantize_activations_wide(scratch, x, n, cols)
+                                                              : qs_quantize_activations(scratch, x, n, cols, 0);
+    const int64_t groups = cols / (w->format == QS_FORMAT_Q8 ? 32 : w->format == QS_FORMAT_NF4 ? 64 : w->group);
+    int8_t data[cols];
+    float scales[groups];  // room for fp16 or f32 scales
+    uint8_t zeros[groups];
+    qs_matrix row = *w;
+    row.rows = 1;
+    row.layout = QS_LAYOUT_ROWS;
+    row.data = data;
+    row.scales = scales;
+    row.zeros = w->format == QS_FORMAT_Q4 ? zeros : NULL;
+    for (int64_t r = 0; r < w->rows; r++) {
+        qs_matrix_unpack_x16_rows(data, scales, (uint8_t *)row.zeros, w, r, r + 1);
+        qmatmul_scalar(out + r, ldo, &row, &a, n, 0, 1);
+    }
+}
+
 // ---- dispatch ----------------------------------------------------------------------------------
 
 enum { QS_MATMUL_MAX = 4 };
@@ -349,6 +370,7 @@ typedef struct {
     float *const *out;
     const int64_t *ldo;
     quantized_activations a;
+    const int32_t *bsum; // NF4 on the x16 layout: per activation row and block, the sum of its codes
     int64_t n;
     int64_t chunk_rows;
     int64_t first_chunk[QS_MATMUL_MAX + 1]; // matrix m's chunks are first_chunk[m] ..< first_chunk[m + 1]
@@ -367,8 +389,8 @@ static void qmatmul_task(void *ctx, int index, int count) {
         const qs_matrix *w = &job->w[m];
         const int64_t r0 = (c - job->first_chunk[m]) * job->chunk_rows;
         const int64_t r1 = r0 + job->chunk_rows < w->rows ? r0 + job->chunk_rows : w->rows;
-        if (job->variant >= QS_VARIANT_AVX512 && w->format == QS_FORMAT_Q8 && qs_q8_vnni_enabled())
-            qmatmul_q8_vnni(job->out[m], job->ldo[m], w, &job->a, job->n, r0, r1);
+        if (w->layout == QS_LAYOUT_X16)
+            qmatmul_x16(job->out[m], job->ldo[m], w, &job->a, job->bsum, job->n, r0, r1);
         else if (job->variant >= QS_VARIANT_AVX2) qmatmul_avx2(job->out[m], job->ldo[m], w, &job->a, job->n, r0, r1);
         else qmatmul_scalar(job->out[m], job->ldo[m], w, &job->a, job->n, r0, r1);
     }
@@ -385,7 +407,8 @@ void qs_matmul_many(qs_pool *pool, qs_variant v, int count, float *const *out, c
     if (!qs_variant_supported(v)) v = qs_best_variant();
     int same = count <= QS_MATMUL_MAX;
     for (int m = 1; m < count; m++)
-        same = same && w[m].format == w[0].format && w[m].cols == w[0].cols && w[m].group == w[0].group;
+        same = same && w[m].format == w[0].format && w[m].cols == w[0].cols && w[m].group == w[0].group &&
+               w[m].layout == w[0].layout;
     if (!same || w[0].format == QS_FORMAT_F32 || w[0].format == QS_FORMAT_F16) {
         for (int m = 0; m < count; m++) {
             if (w[m].format == QS_FORMAT_F32 || w[m].format == QS_FORMAT_F16) float_matmul(pool, v, out[m], ldo[m], &w[m], x, n);
@@ -393,9 +416,16 @@ void qs_matmul_many(qs_pool *pool, qs_variant v, int count, float *const *out, c
         }
         return;
     }
-    // Q4's zero points need the activations' sums per weight group (AVX2 path).
+    if (w[0].layout == QS_LAYOUT_X16 && v < QS_VARIANT_VNNI) {
+        // The x16 layout under another variant (tests comparing variants): the scalar reference, row by row.
+        for (int m = 0; m < count; m++) x16_matmul_scalar(out[m], ldo[m], &w[m], x, n, scratch);
+        return;
+    }
     const int64_t cols = w[0].cols;
-    int64_t group_sums = w[0].format == QS_FORMAT_Q4 && v >= QS_VARIANT_AVX2 ? w[0].group : 0;
+    const int x16 = w[0].layout == QS_LAYOUT_X16;
+    // Q4's zero points need the activations' sums per weight group (AVX2 path; the x16 kernels' are computed below,
+    // without the AVX2 path's paired layout).
+    int64_t group_sums = w[0].format == QS_FORMAT_Q4 && v >= QS_VARIANT_AVX2 && !x16 ? w[0].group : 0;
     quantized_activations a;
     if (v >= QS_VARIANT_AVX2)
         a = w[0].format == QS_FORMAT_Q8 ? qs_quantize_activations_wide_avx2(scratch, x, n, cols)
@@ -403,7 +433,15 @@ void qs_matmul_many(qs_pool *pool, qs_variant v, int count, float *const *out, c
     else
         a = w[0].format == QS_FORMAT_Q8 ? qs_quantize_activations_wide(scratch, x, n, cols)
                                         : qs_quantize_activations(scratch, x, n, cols, group_sums);
-    qmatmul_job job = {.variant = v, .count = count, .w = w, .out = out, .ldo = ldo, .a = a, .n = n};
+    const int32_t *bsum = NULL;
+    if (x16 && w[0].format == QS_FORMAT_Q8) x16_split_wide(a.q16, n * cols);
+    if (x16 && w[0].format == QS_FORMAT_Q4) x16_group_sums(a.gsum, &a, n, cols, w[0].group);
+    if (x16 && w[0].format == QS_FORMAT_NF4) {
+        // The paired layout's room (n * cols bytes) is unused on this path and holds n * cols / 8 bytes of sums.
+        x16_block_sums((int32_t *)a.pq, &a, n, cols);
+        bsum = (const int32_t *)a.pq;
+    }
+    qmatmul_job job = {.variant = v, .count = count, .w = w, .out = out, .ldo = ldo, .a = a, .bsum = bsum, .n = n};
     // About eight chunks per thread, each a multiple of 16 rows (the kernels' tiles divide 16).
     int64_t rows = 0;
     for (int m = 0; m < count; m++) rows += w[m].rows;

@@ -115,22 +115,52 @@ final class QuantizedKernelTests: XCTestCase {
         }
     }
 
-    /// The AVX-512 VNNI Q8 product is the AVX2 one with pairwise int16 sums fused: bit-identical results, for every
-    /// shape, batch size and odd block count (the unpaired last block).
-    func testQ8VNNIEqualsAVX2Exactly() throws {
-        guard qs_cpu_has_avx512_vnni() != 0 else { throw XCTSkip("this CPU has no AVX-512 VNNI") }
-        let wasOn = qs_q8_vnni_enabled()
-        qs_set_q8_vnni(1)
-        defer { qs_set_q8_vnni(wasOn) }
-        let pool = qs_pool_create(2)
-        defer { qs_pool_destroy(pool) }
-        let q8 = Self.formats.first { $0.kind == QS_FORMAT_Q8 }!
-        for (rows, cols) in [(1, 32), (7, 96), (33, 384), (130, 896), (17, 4864)] {
-            let m = matrix(randomFloats(rows * cols), rows: rows, cols: cols, format: q8)
-            for n in [1, 3, 4, 9, 16, 40] {
-                let x = randomFloats(n * cols, scale: 3)
-                XCTAssertEqual(product(m, x, n: n, variant: QS_VARIANT_AVX512, pool: pool),
-                               product(m, x, n: n, variant: QS_VARIANT_AVX2, pool: pool), "\(rows)x\(cols) n=\(n)")
+    /// The x16 layout copies codes and scales exactly: back to rows byte for byte, the same dequantized floats, and
+    /// the scalar reference on it gives the row layout's results bit for bit (on every CPU).
+    func testX16LayoutRoundTripsExactly() {
+        for format in Self.formats {
+            for (rows, cols) in [(16, 128), (37, 256), (88, 384)] {
+                let m = matrix(randomFloats(rows * cols), rows: rows, cols: cols, format: format)
+                let packed = m.packedX16()
+                XCTAssertEqual(packed.layout, QS_LAYOUT_X16)
+                XCTAssertTrue(packed.rowMajor.hasSameContents(as: m), "\(format.name) \(rows)x\(cols)")
+                XCTAssertEqual(dequantized(packed), dequantized(m), "\(format.name) \(rows)x\(cols)")
+                let x = randomFloats(3 * cols, scale: 2)
+                XCTAssertEqual(product(packed, x, n: 3, variant: QS_VARIANT_SCALAR, pool: nil),
+                               product(m, x, n: 3, variant: QS_VARIANT_SCALAR, pool: nil), "\(format.name) \(rows)x\(cols)")
+            }
+        }
+    }
+
+    /// The `vnni` kernels on the x16 layout against the scalar reference on rows, for every format, odd row counts
+    /// (a partial last group of 16), both tile widths and tails; and each row's result independent of the batch and
+    /// the thread count.
+    func testX16VNNIProductsMatchScalar() throws {
+        guard qs_variant_supported(QS_VARIANT_VNNI) != 0 else { throw XCTSkip("this CPU has no AVX-512 VNNI") }
+        let pools = [qs_pool_create(1), qs_pool_create(3)]
+        defer { pools.forEach { qs_pool_destroy($0) } }
+        for format in Self.formats {
+            for (rows, cols) in [(16, 128), (40, 256), (88, 384), (200, 896)] where cols % format.group == 0 {
+                let w = randomFloats(rows * cols)
+                let m = matrix(w, rows: rows, cols: cols, format: format), packed = m.packedX16()
+                let deq = dequantized(m)
+                for n in [1, 3, 4, 5, 17, 40] {
+                    let x = randomFloats(n * cols, scale: 3)
+                    let reference = product(m, x, n: n, variant: QS_VARIANT_SCALAR, pool: pools[0])
+                    let got = product(packed, x, n: n, variant: QS_VARIANT_VNNI, pool: pools[1])
+                    XCTAssertEqual(got, product(packed, x, n: n, variant: QS_VARIANT_VNNI, pool: pools[0]), "threads")
+                    for i in 0..<n {
+                        let alone = product(packed, Array(x[(i * cols)..<((i + 1) * cols)]), n: 1, variant: QS_VARIANT_VNNI,
+                                            pool: pools[0])
+                        XCTAssertEqual(Array(got[(i * rows)..<((i + 1) * rows)]), alone, "\(format.name) batch row \(i)")
+                        for r in 0..<rows {
+                            var magnitude: Float = 0
+                            for k in 0..<cols { magnitude += abs(deq[r * cols + k] * x[i * cols + k]) }
+                            XCTAssertEqual(got[i * rows + r], reference[i * rows + r], accuracy: 1e-5 * max(magnitude, 1),
+                                           "\(format.name) \(rows)x\(cols) n=\(n) at \(i),\(r)")
+                        }
+                    }
+                }
             }
         }
     }
@@ -146,9 +176,14 @@ final class QuantizedKernelTests: XCTestCase {
             let x = randomFloats(n * cols)
             let mixed = [MatrixFormat(kind: QS_FORMAT_Q4, group: 128), MatrixFormat(kind: QS_FORMAT_Q8, group: 32),
                          MatrixFormat(kind: QS_FORMAT_F16, group: 1)]
-            for formats in Self.formats.map({ [$0, $0, $0] }) + [mixed] {
-                let ms = zip(shapes, formats).map { rows, f in matrix(randomFloats(rows * cols), rows: rows, cols: cols, format: f) }
-                for v in [QS_VARIANT_SCALAR, qs_best_variant()] {
+            for (formats, x16) in Self.formats.map({ ([$0, $0, $0], false) }) + Self.formats.map({ ([$0, $0, $0], true) })
+                + [(mixed, false)] {
+                let ms = zip(shapes, formats).map { rows, f in
+                    let m = matrix(randomFloats(rows * cols), rows: rows, cols: cols, format: f)
+                    return x16 ? m.packedX16() : m
+                }
+                let fastest = qs_variant_supported(QS_VARIANT_VNNI) != 0 ? QS_VARIANT_VNNI : qs_best_variant()
+                for v in [QS_VARIANT_SCALAR, x16 ? fastest : qs_best_variant()] {
                     var out0 = [Float](repeating: .nan, count: n * ms[0].rows)
                     var out1 = [Float](repeating: .nan, count: n * ms[1].rows)
                     var out2 = [Float](repeating: .nan, count: n * ms[2].rows)

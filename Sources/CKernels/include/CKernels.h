@@ -11,19 +11,15 @@ extern "C" {
 #endif
 
 // ---- CPU features and kernel variants -------------------------------------------------------
-typedef enum { QS_VARIANT_SCALAR = 0, QS_VARIANT_AVX2 = 1, QS_VARIANT_AVX512 = 2 } qs_variant;
+// `vnni` is avx512 plus AVX-512 VNNI integer products on the x16 weight layout (qs_matrix_pack_x16).
+typedef enum { QS_VARIANT_SCALAR = 0, QS_VARIANT_AVX2 = 1, QS_VARIANT_AVX512 = 2, QS_VARIANT_VNNI = 3 } qs_variant;
 
-/// The best variant this CPU supports, or the one named by QS_KERNELS=scalar|avx2|avx512 (never above the CPU's).
+/// The best variant this CPU supports, or the one named by QS_KERNELS=scalar|avx2|avx512|vnni (never above the
+/// CPU's). `vnni` is chosen only when named until its device check has passed (QS_VNNI_BY_DEFAULT in cpu.c).
 qs_variant qs_best_variant(void);
 /// Whether this CPU can run a variant.
 int qs_variant_supported(qs_variant v);
 const char *qs_variant_name(qs_variant v);
-/// Whether this CPU has AVX-512 VNNI (and the AVX-512 variant).
-int qs_cpu_has_avx512_vnni(void);
-/// Whether the AVX-512 variant computes the Q8 products with VNNI (vpdpwssd; bit-identical to AVX2's). Off by
-/// default until the device check has passed; QS_VNNI=1 in the environment, or qs_set_q8_vnni(1), turns it on.
-int qs_q8_vnni_enabled(void);
-void qs_set_q8_vnni(int on);
 
 // ---- Half precision -------------------------------------------------------------------------
 float qs_fp16_to_fp32(uint16_t h);
@@ -67,6 +63,9 @@ void qs_gemv_f16(qs_pool *pool, qs_variant v, float *out, int64_t ldo, const uin
 //   NF4: 4-bit code index packed as Q4 [rows, cols/2]; f32 absmax per 64 values [rows, cols/64];
 //        w = NF4_CODE[q] * absmax (bitsandbytes NF4).
 typedef enum { QS_FORMAT_F32 = 0, QS_FORMAT_F16 = 1, QS_FORMAT_Q8 = 2, QS_FORMAT_Q4 = 3, QS_FORMAT_NF4 = 4 } qs_format;
+// Where the parts of a quantized matrix sit: the row-major layout above, or x16 (x16_layout.c), sixteen rows
+// interleaved so that lane j of a 512-bit register is row j (the `vnni` kernels'; rows padded to a multiple of 16).
+typedef enum { QS_LAYOUT_ROWS = 0, QS_LAYOUT_X16 = 1 } qs_layout;
 
 typedef struct {
     qs_format format;
@@ -75,6 +74,7 @@ typedef struct {
     const void *data;     // values or packed codes
     const void *scales;   // fp16 (Q8, Q4) or f32 (NF4) per (row, group)
     const uint8_t *zeros; // Q4 only
+    qs_layout layout;
 } qs_matrix;
 
 /// The bitsandbytes NF4 code table.
@@ -84,6 +84,14 @@ extern const float QS_NF4_CODE[16];
 int64_t qs_matrix_data_bytes(qs_format f, int64_t rows, int64_t cols);
 int64_t qs_matrix_scale_bytes(qs_format f, int64_t rows, int64_t cols, int64_t group);
 int64_t qs_matrix_zero_bytes(qs_format f, int64_t rows, int64_t cols, int64_t group);
+
+/// The x16 layout: bytes of a part (0 data, 1 scales, 2 zeros), packing a row-major quantized matrix into it, and
+/// rows r0 ..< r1 of an x16 matrix back into row-major parts (for rows r1 - r0). Both copy codes and scales exactly.
+/// Whether the kernels in use want it: the best variant is `vnni`.
+int64_t qs_matrix_x16_bytes(qs_format f, int64_t rows, int64_t cols, int64_t group, int part);
+void qs_matrix_pack_x16(void *data, void *scales, uint8_t *zeros, const qs_matrix *src);
+void qs_matrix_unpack_x16_rows(void *data, void *scales, uint8_t *zeros, const qs_matrix *src, int64_t r0, int64_t r1);
+int qs_x16_layout_preferred(void);
 
 /// Quantizes FP32 rows src [rows, cols] into a matrix's parts (round to nearest; Q4 by per-group min/max,
 /// first clamped to [-clip[g], clip[g]] when clip, one value per (row, group), is not NULL).

@@ -11,6 +11,7 @@ extension WeightMatrix {
         self.rows = rows
         self.cols = cols
         self.format = format
+        layout = QS_LAYOUT_ROWS
         let k = format.kind
         data = AlignedBuffer(byteCount: Int(qs_matrix_data_bytes(k, Int64(rows), Int64(cols))), zeroed: false)
         let scaleBytes = Int(qs_matrix_scale_bytes(k, Int64(rows), Int64(cols), Int64(format.group)))
@@ -18,6 +19,18 @@ extension WeightMatrix {
         scales = scaleBytes > 0 ? AlignedBuffer(byteCount: scaleBytes, zeroed: false) : nil
         zeros = zeroBytes > 0 ? AlignedBuffer(byteCount: zeroBytes, zeroed: false) : nil
         try fill(data.pointer, scales?.pointer, zeros?.typed(UInt8.self))
+    }
+
+    /// A matrix made of parts already laid out (`layout`).
+    init(rows: Int, cols: Int, format: MatrixFormat, layout: qs_layout, data: AlignedBuffer, scales: AlignedBuffer?,
+         zeros: AlignedBuffer?) {
+        self.rows = rows
+        self.cols = cols
+        self.format = format
+        self.layout = layout
+        self.data = data
+        self.scales = scales
+        self.zeros = zeros
     }
 
     /// Rows `range` as FP32 into `destination` (`range.count * cols` floats).
@@ -32,7 +45,8 @@ extension WeightMatrix {
             guard let a, let b else { return a == nil && b == nil }
             return a.byteCount == b.byteCount && memcmp(a.pointer, b.pointer, a.byteCount) == 0
         }
-        return rows == other.rows && cols == other.cols && format == other.format && same(data, other.data)
+        return rows == other.rows && cols == other.cols && format == other.format && layout == other.layout
+            && same(data, other.data)
             && same(scales, other.scales) && same(zeros, other.zeros)
     }
 }

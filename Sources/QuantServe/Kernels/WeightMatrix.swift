@@ -10,6 +10,8 @@ public struct WeightMatrix: Sendable {
     let data: AlignedBuffer
     let scales: AlignedBuffer?
     let zeros: AlignedBuffer?
+    /// Where the parts sit: row-major, or x16 (sixteen rows interleaved, for the `vnni` kernels).
+    let layout: qs_layout
 
     /// Fills the matrix from FP32 rows that `fill(rowRange, destination)` writes, a chunk of rows at a time.
     /// `clip`, for Q4, gives each group's clipping factor (AWQ's clipping search); nil keeps min and max.
@@ -18,6 +20,7 @@ public struct WeightMatrix: Sendable {
         self.rows = rows
         self.cols = cols
         self.format = format
+        layout = QS_LAYOUT_ROWS
         precondition(clip == nil || clip!.count == rows * (cols / format.group), "one clip bound per (row, group)")
         let k = format.kind
         data = AlignedBuffer(byteCount: Int(qs_matrix_data_bytes(k, Int64(rows), Int64(cols))), zeroed: false)
@@ -64,7 +67,7 @@ public struct WeightMatrix: Sendable {
     /// The C view of the matrix (pointers into this matrix's buffers, valid while it lives).
     var matrix: qs_matrix {
         qs_matrix(format: format.kind, rows: Int64(rows), cols: Int64(cols), group: Int64(format.group),
-                  data: data.pointer, scales: scales?.pointer, zeros: zeros?.typed(UInt8.self))
+                  data: data.pointer, scales: scales?.pointer, zeros: zeros?.typed(UInt8.self), layout: layout)
     }
 
     /// `W @ x [n, cols] -> out [n, rows]`.

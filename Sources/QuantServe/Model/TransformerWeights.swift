@@ -89,14 +89,15 @@ struct WeightLoader: Sendable {
 
     /// A `[rows, cols]` matrix (GGUF `ne = [cols, rows]`), its columns multiplied by `columnScales` and its rows
     /// divided by `rowDivisors` (AWQ's folded scales) before it is quantized, Q4 groups clipped to `clip`.
-    /// A matrix stored pre-quantized in the level's packing is taken as it is.
+    /// A matrix stored pre-quantized in the level's packing is taken as it is. Every matrix comes out in the layout
+    /// the kernels in use want (`forKernels`).
     func matrix(_ name: String, rows: Int, cols: Int, isOutput: Bool = false, columnScales: [Float]? = nil,
                 rowDivisors: [Float]? = nil, clip: [Float]? = nil, rounded: WeightMatrix? = nil) throws -> WeightMatrix {
         let format = level.format(cols: cols, isOutput: isOutput)
-        if let rounded, rounded.format == format { return rounded }
+        if let rounded, rounded.format == format { return rounded.forKernels() }
         if columnScales == nil, rowDivisors == nil, clip == nil,
            let stored = try source.storedMatrix(name, rows: rows, cols: cols, level: level, format: format) {
-            return stored
+            return stored.forKernels()
         }
         let reader = try source.matrixRows(name, rows: rows, cols: cols)
         return try WeightMatrix(rows: rows, cols: cols, format: format, clip: format.kind == QS_FORMAT_Q4 ? clip : nil) { range, destination in
@@ -106,7 +107,7 @@ struct WeightLoader: Sendable {
                 if let columnScales { for j in 0..<cols { row[j] *= columnScales[j] } }
                 if let rowDivisors { let inv = 1 / rowDivisors[r]; for j in 0..<cols { row[j] *= inv } }
             }
-        }
+        }.forKernels()
     }
 
     func layer(_ i: Int, _ c: ModelConfiguration, awq: AWQLayer? = nil) throws -> DecoderLayerWeights {

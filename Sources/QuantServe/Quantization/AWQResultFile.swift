@@ -26,7 +26,7 @@ enum AWQResultFile {
             vector(base + "down_scales", layer.downScales)
             for name in layer.clips.keys.sorted() { vector(base + "clip." + name, layer.clips[name]!) }
             for name in layer.rounded.keys.sorted() {
-                let m = layer.rounded[name]!
+                let m = layer.rounded[name]!.rowMajor
                 precondition(m.format.kind == QS_FORMAT_Q4, "only int4 matrices are rounded")
                 let groups = m.cols / m.format.group
                 func entry(_ suffix: String, _ dtype: SafetensorsDType, _ shape: [Int], _ buffer: AlignedBuffer) -> SafetensorsWriter.Entry {

@@ -159,11 +159,12 @@ extension WeightMatrix {
         let k = format.kind, c = Int64(cols), g = Int64(format.group)
         let dataRow = Int(qs_matrix_data_bytes(k, 1, c)), scaleRow = Int(qs_matrix_scale_bytes(k, 1, c, g))
         let zeroRow = Int(qs_matrix_zero_bytes(k, 1, c, g))
+        let source = rowMajor
         return WeightMatrix(rows: rows, cols: cols, format: format) { data, scales, zeros in
             for (i, r) in order.enumerated() {
-                (data + i * dataRow).copyMemory(from: self.data.pointer + r * dataRow, byteCount: dataRow)
-                if let scales { (scales + i * scaleRow).copyMemory(from: self.scales!.pointer + r * scaleRow, byteCount: scaleRow) }
-                if let zeros { (zeros + i * zeroRow).update(from: self.zeros!.typed(UInt8.self) + r * zeroRow, count: zeroRow) }
+                (data + i * dataRow).copyMemory(from: source.data.pointer + r * dataRow, byteCount: dataRow)
+                if let scales { (scales + i * scaleRow).copyMemory(from: source.scales!.pointer + r * scaleRow, byteCount: scaleRow) }
+                if let zeros { (zeros + i * zeroRow).update(from: source.zeros!.typed(UInt8.self) + r * zeroRow, count: zeroRow) }
             }
         }
     }

@@ -155,6 +155,7 @@ private struct Layout {
 
     /// A decoder linear in the level's packing, or plain when the level keeps it in another format.
     private mutating func linear(_ w: WeightMatrix, base: String) throws -> [SafetensorsWriter.Entry] {
+        let w = w.rowMajor
         switch (level, w.format.kind) {
         case (.int4, QS_FORMAT_Q4) where w.rows % 8 == 0, (.int4RTN, QS_FORMAT_Q4) where w.rows % 8 == 0:
             groups.insert(w.format.group)
@@ -172,6 +173,7 @@ private struct Layout {
     /// The embeddings or the output matrix: as in memory for fp16, f32 and int8; F16 from the source for the 4-bit
     /// levels, whose peers (AutoAWQ, bitsandbytes) keep them unquantized.
     private mutating func outer(_ w: WeightMatrix, gguf: String, source: any TensorSource) throws -> [SafetensorsWriter.Entry] {
+        let w = w.rowMajor
         let name = HFTensorNames.huggingFace(gguf)!
         let base = String(name.dropLast(".weight".count))
         switch level {

@@ -1,0 +1,18 @@
+// The quantized products on the x16 layout with AVX-512 VNNI (qmatmul_x16.c; internal to CKernels).
+#ifndef QS_QMATMUL_X16_H
+#define QS_QMATMUL_X16_H
+
+#include "qactivations.h"
+
+// Rows r0 ..< r1 (r0 a multiple of 16) of an x16 matrix against n activation rows: int16 ones (q16, d) for Q8, int8
+// ones (q, d) for Q4 and NF4, with Q4's group sums (gsum) and NF4's per-block code sums (bsum [n, cols / 32]).
+void qmatmul_x16(float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a, const int32_t *bsum,
+                 int64_t n, int64_t r0, int64_t r1);
+// The int16 activations (count values) rearranged in place into the byte planes x16_q8_tile reads.
+void x16_split_wide(int16_t *q16, int64_t count);
+// Per activation row and block, the sum of the int8 codes: bsum [n, cols / 32].
+void x16_block_sums(int32_t *bsum, const quantized_activations *a, int64_t n, int64_t cols);
+// Q4's group sums from q and d, as the quantizers compute them (in the same order, so the same floats): gsum [n, groups].
+void x16_group_sums(float *gsum, const quantized_activations *a, int64_t n, int64_t cols, int64_t group);
+
+#endif
