@@ -101,48 +101,73 @@ ALWAYS_INLINE __m512 load16_masked(const void *w, int64_t i, __mmask16 m, int f1
                : _mm512_maskz_loadu_ps(m, (const float *)w + i);
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
-static void gemv_avx512(float *out, int64_t ldo, const void *w, const float *x, int64_t n, int64_t cols,
-                        int64_t r0, int64_t r1, int f16) {
-    int64_t full32 = cols / 32 * 32;
-    int64_t full16 = cols / 16 * 16;
-    __mmask16 tail = (__mmask16)((1u << (cols - full16)) - 1);
-    int64_t r = r0;
-    for (; r < r1; r += 4) {
-        int rowsHere = (int)(r1 - r < 4 ? r1 - r : 4);
-        for (int64_t i = 0; i < n; i++) {
-            const float *xi = x + i * cols;
-            __m512 a[4][2];
-            for (int k = 0; k < 4; k++) a[k][0] = a[k][1] = _mm512_setzero_ps();
-            if (rowsHere == 4) {
-                for (int64_t c = 0; c < full32; c += 32) {
-                    __m512 x0 = _mm512_loadu_ps(xi + c), x1 = _mm512_loadu_ps(xi + c + 16);
-                    for (int k = 0; k < 4; k++) {
-                        a[k][0] = _mm512_fmadd_ps(load16(w, (r + k) * cols + c, f16), x0, a[k][0]);
-                        a[k][1] = _mm512_fmadd_ps(load16(w, (r + k) * cols + c + 16, f16), x1, a[k][1]);
-                    }
-                }
-            } else {
-                for (int64_t c = 0; c < full32; c += 32) {
-                    __m512 x0 = _mm512_loadu_ps(xi + c), x1 = _mm512_loadu_ps(xi + c + 16);
-                    for (int k = 0; k < rowsHere; k++) {
-                        a[k][0] = _mm512_fmadd_ps(load16(w, (r + k) * cols + c, f16), x0, a[k][0]);
-                        a[k][1] = _mm512_fmadd_ps(load16(w, (r + k) * cols + c + 16, f16), x1, a[k][1]);
-                    }
-                }
+// Weight rows r ..< r + R (R <= 4) against activation rows i ..< i + C: each 16-column chunk of a weight row is
+// converted once and used for all C activation rows. Per (weight row, activation row) the arithmetic is the same
+// whatever R and C are (columns 32j ..< 32j + 16 into a[.][0], the next 16 into a[.][1], the last partial chunks as
+// below, then one reduction), so batched results equal single ones bit for bit.
+#define AVX512_GEMV __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+AVX512_GEMV ALWAYS_INLINE void gemv_tile_avx512(const int R, const int C, float *out, int64_t ldo, const void *w,
+                                                const float *x, int64_t cols, int64_t r, int64_t i, int f16) {
+    const int64_t full32 = cols / 32 * 32, full16 = cols / 16 * 16;
+    const __mmask16 tail = (__mmask16)((1u << (cols - full16)) - 1);
+    __m512 a[4][3][2];
+    for (int k = 0; k < R; k++)
+        for (int t = 0; t < C; t++) a[k][t][0] = a[k][t][1] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < full32; c += 32) {
+        for (int h = 0; h < 2; h++) {
+            __m512 wv[4];
+            for (int k = 0; k < R; k++) wv[k] = load16(w, (r + k) * cols + c + 16 * h, f16);
+            for (int t = 0; t < C; t++) {
+                const __m512 xv = _mm512_loadu_ps(x + (i + t) * cols + c + 16 * h);
+                for (int k = 0; k < R; k++) a[k][t][h] = _mm512_fmadd_ps(wv[k], xv, a[k][t][h]);
             }
-            if (full16 > full32) {
-                __m512 x0 = _mm512_loadu_ps(xi + full32);
-                for (int k = 0; k < rowsHere; k++)
-                    a[k][0] = _mm512_fmadd_ps(load16(w, (r + k) * cols + full32, f16), x0, a[k][0]);
-            }
-            if (tail) {
-                __m512 x0 = _mm512_maskz_loadu_ps(tail, xi + full16);
-                for (int k = 0; k < rowsHere; k++)
-                    a[k][1] = _mm512_fmadd_ps(load16_masked(w, (r + k) * cols + full16, tail, f16), x0, a[k][1]);
-            }
-            for (int k = 0; k < rowsHere; k++) out[i * ldo + r + k] = _mm512_reduce_add_ps(_mm512_add_ps(a[k][0], a[k][1]));
         }
+    }
+    if (full16 > full32) {
+        for (int k = 0; k < R; k++) {
+            const __m512 wv = load16(w, (r + k) * cols + full32, f16);
+            for (int t = 0; t < C; t++) a[k][t][0] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + (i + t) * cols + full32), a[k][t][0]);
+        }
+    }
+    if (tail) {
+        for (int k = 0; k < R; k++) {
+            const __m512 wv = load16_masked(w, (r + k) * cols + full16, tail, f16);
+            for (int t = 0; t < C; t++)
+                a[k][t][1] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, x + (i + t) * cols + full16), a[k][t][1]);
+        }
+    }
+    for (int k = 0; k < R; k++)
+        for (int t = 0; t < C; t++) out[(i + t) * ldo + r + k] = _mm512_reduce_add_ps(_mm512_add_ps(a[k][t][0], a[k][t][1]));
+}
+
+AVX512_GEMV static void gemv_rows_avx512(int R, float *out, int64_t ldo, const void *w, const float *x, int64_t n,
+                                        int64_t cols, int64_t r, int f16) {
+    int64_t i = 0;
+    if (R == 4) {
+        for (; i + 3 <= n; i += 3) gemv_tile_avx512(4, 3, out, ldo, w, x, cols, r, i, f16);
+        for (; i < n; i++) gemv_tile_avx512(4, 1, out, ldo, w, x, cols, r, i, f16);
+        return;
+    }
+    for (; i < n; i++) {
+        switch (R) {
+        case 3: gemv_tile_avx512(3, 1, out, ldo, w, x, cols, r, i, f16); break;
+        case 2: gemv_tile_avx512(2, 1, out, ldo, w, x, cols, r, i, f16); break;
+        default: gemv_tile_avx512(1, 1, out, ldo, w, x, cols, r, i, f16); break;
+        }
+    }
+}
+
+// Activation rows in chunks that stay in L1/L2 while the four weight rows in flight are reused across them.
+#ifndef QS_GEMV_ACTIVATION_CHUNK
+#define QS_GEMV_ACTIVATION_CHUNK 24
+#endif
+
+AVX512_GEMV static void gemv_avx512(float *out, int64_t ldo, const void *w, const float *x, int64_t n, int64_t cols,
+                                   int64_t r0, int64_t r1, int f16) {
+    for (int64_t c0 = 0; c0 < n; c0 += QS_GEMV_ACTIVATION_CHUNK) {
+        const int64_t m = n - c0 < QS_GEMV_ACTIVATION_CHUNK ? n - c0 : QS_GEMV_ACTIVATION_CHUNK;
+        for (int64_t r = r0; r < r1; r += 4)
+            gemv_rows_avx512(r1 - r < 4 ? (int)(r1 - r) : 4, out + c0 * ldo, ldo, w, x + c0 * cols, m, cols, r, f16);
     }
 }
 

@@ -22,9 +22,7 @@ struct MatrixGroup: @unchecked Sendable {
     func apply(_ x: UnsafePointer<Float>, n: Int, into first: UnsafeMutablePointer<Float>,
                _ second: UnsafeMutablePointer<Float>, _ third: UnsafeMutablePointer<Float>? = nil,
                context: ComputeContext, scratch: ScratchSpace) {
-        let fused = matrices.allSatisfy {
-            n <= WeightMatrix.gemvMaxRows || ($0.format.isQuantized && !WeightMatrix.quantizedPrefillUsesBLAS)
-        }
+        let fused = matrices.allSatisfy { $0.usesFusedKernels(n: n, context: context) }
         guard fused else {
             for (w, out) in zip(matrices, [first, second, third]) {
                 w.apply(x, n: n, into: out!, context: context, scratch: scratch)

@@ -71,12 +71,11 @@ public struct WeightMatrix: Sendable {
     }
 
     /// `W @ x [n, cols] -> out [n, rows]`.
-    /// Quantized formats always take our fused integer kernels (a row's result never depends on n);
-    /// FP32/FP16 take them up to `gemvMaxRows` rows and OpenBLAS on FP32 tiles beyond.
+    /// The fused kernels where `usesFusedKernels` says so, else OpenBLAS on FP32 tiles.
     func apply(_ x: UnsafePointer<Float>, n: Int, into out: UnsafeMutablePointer<Float>, context: ComputeContext,
                scratch: ScratchSpace) {
         var m = matrix
-        if n <= WeightMatrix.gemvMaxRows || (format.isQuantized && !WeightMatrix.quantizedPrefillUsesBLAS) {
+        if usesFusedKernels(n: n, context: context) {
             qs_matmul(context.pool, context.variant, out, Int64(rows), &m, x, Int64(n),
                       scratch.activations(floats: Int(qs_activation_scratch_floats(Int64(n), Int64(cols)))))
             return
@@ -99,8 +98,16 @@ public struct WeightMatrix: Sendable {
         }
     }
 
-    /// Up to this many activation rows FP32/FP16 use the fused kernels rather than OpenBLAS.
+    /// Up to this many activation rows FP32/FP16 use the fused kernels rather than OpenBLAS on AVX2 machines.
     static let gemvMaxRows = 16
+
+    /// Whether `W @ x` with n activation rows takes our fused kernels (a row's result then never depends on n):
+    /// always for quantized formats (unless QS_QUANTIZED_PREFILL=blas), and for FP32/FP16 up to `gemvMaxRows` rows,
+    /// or at any n with AVX-512, whose tiled kernel outruns widening to FP32 for OpenBLAS.
+    func usesFusedKernels(n: Int, context: ComputeContext) -> Bool {
+        if format.isQuantized { return !WeightMatrix.quantizedPrefillUsesBLAS }
+        return n <= WeightMatrix.gemvMaxRows || context.variant.rawValue >= QS_VARIANT_AVX512.rawValue
+    }
 
     /// QS_QUANTIZED_PREFILL=blas sends large quantized batches through OpenBLAS on dequantized tiles instead of
     /// the integer kernels (for measuring the two; the integer kernels keep rows batch-invariant).
