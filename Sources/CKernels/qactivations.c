@@ -93,32 +93,47 @@ AVX2 ALWAYS_INLINE float block_round_avx2(const float *x, float limit, __m256i q
     return amax;
 }
 
-AVX2 quantized_activations qs_quantize_activations_wide_avx2(float *scratch, const float *x, int64_t n,
-                                                            int64_t cols) {
-    const int64_t blocks = cols / 32;
+quantized_activations qs_activation_layout_wide(float *scratch, int64_t n, int64_t cols) {
     quantized_activations a = {0};
     a.q16 = (int16_t *)scratch;
     a.d = scratch + n * cols / 2;
-    for (int64_t i = 0; i < n * blocks; i++) {
-        __m256i q[4];
-        const float amax = block_round_avx2(x + i * 32, 32767.0f, q);
-        __m256i *dst = (__m256i *)(a.q16 + i * 32);
-        _mm256_storeu_si256(dst, _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xD8));
-        _mm256_storeu_si256(dst + 1, _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2], q[3]), 0xD8));
-        a.d[i] = amax / 32767.0f;
-    }
     return a;
 }
 
-AVX2 quantized_activations qs_quantize_activations_avx2(float *scratch, const float *x, int64_t n, int64_t cols,
-                                                       int64_t group) {
+quantized_activations qs_activation_layout(float *scratch, int64_t n, int64_t cols) {
     const int64_t blocks = cols / 32;
     float *f = scratch + n * cols / 4;
     quantized_activations a = {(int8_t *)scratch, NULL, f, f + n * blocks, (int8_t *)(f + 2 * n * blocks),
                                f + 2 * n * blocks + n * cols / 4};
+    return a;
+}
+
+AVX2 void qs_quantize_activation_rows_wide_avx2(const quantized_activations *a, const float *x, int64_t i0, int64_t i1,
+                                                int64_t cols) {
+    const int64_t blocks = cols / 32;
+    for (int64_t i = i0 * blocks; i < i1 * blocks; i++) {
+        __m256i q[4];
+        const float amax = block_round_avx2(x + i * 32, 32767.0f, q);
+        __m256i *dst = (__m256i *)(a->q16 + i * 32);
+        _mm256_storeu_si256(dst, _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xD8));
+        _mm256_storeu_si256(dst + 1, _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2], q[3]), 0xD8));
+        a->d[i] = amax / 32767.0f;
+    }
+}
+
+AVX2 quantized_activations qs_quantize_activations_wide_avx2(float *scratch, const float *x, int64_t n,
+                                                            int64_t cols) {
+    quantized_activations a = qs_activation_layout_wide(scratch, n, cols);
+    qs_quantize_activation_rows_wide_avx2(&a, x, 0, n, cols);
+    return a;
+}
+
+AVX2 void qs_quantize_activation_rows_avx2(const quantized_activations *a, const float *x, int64_t i0, int64_t i1,
+                                           int64_t cols, int64_t group) {
+    const int64_t blocks = cols / 32;
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     const int64_t per = group > 0 ? group / 32 : 1;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = i0; i < i1; i++) {
         float sum = 0;
         __m256i previous = _mm256_setzero_si256();
         for (int64_t b = 0; b < blocks; b++) {
@@ -128,8 +143,8 @@ AVX2 quantized_activations qs_quantize_activations_avx2(float *scratch, const fl
             const float d = amax / 127.0f;
             __m256i bytes = _mm256_permutevar8x32_epi32(
                 _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3])), order);
-            _mm256_storeu_si256((__m256i *)(a.q + k * 32), bytes);
-            a.d[k] = d;
+            _mm256_storeu_si256((__m256i *)(a->q + k * 32), bytes);
+            a->d[k] = d;
             if (group > 0) {
                 __m256i t = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
                 __m128i u = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
@@ -137,21 +152,27 @@ AVX2 quantized_activations qs_quantize_activations_avx2(float *scratch, const fl
                 u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0xB1));
                 sum += d * (float)_mm_cvtsi128_si32(u);
                 if ((b + 1) % per == 0) {
-                    a.gsum[k / per] = sum;
+                    a->gsum[k / per] = sum;
                     sum = 0;
                 }
             }
             if (group >= 64) {
                 if (b & 1) {
-                    int8_t *dst = a.pq + i * cols + (b - 1) * 32;
+                    int8_t *dst = a->pq + i * cols + (b - 1) * 32;
                     _mm256_storeu_si256((__m256i *)dst, _mm256_permute2x128_si256(previous, bytes, 0x20));
                     _mm256_storeu_si256((__m256i *)(dst + 32), _mm256_permute2x128_si256(previous, bytes, 0x31));
-                    float *pd = a.pd + (i * (blocks / 2) + b / 2) * 8;
-                    _mm256_storeu_ps(pd, _mm256_setr_m128(_mm_set1_ps(a.d[k - 1]), _mm_set1_ps(d)));
+                    float *pd = a->pd + (i * (blocks / 2) + b / 2) * 8;
+                    _mm256_storeu_ps(pd, _mm256_setr_m128(_mm_set1_ps(a->d[k - 1]), _mm_set1_ps(d)));
                 }
                 previous = bytes;
             }
         }
     }
+}
+
+AVX2 quantized_activations qs_quantize_activations_avx2(float *scratch, const float *x, int64_t n, int64_t cols,
+                                                       int64_t group) {
+    quantized_activations a = qs_activation_layout(scratch, n, cols);
+    qs_quantize_activation_rows_avx2(&a, x, 0, n, cols, group);
     return a;
 }

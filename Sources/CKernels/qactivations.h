@@ -25,4 +25,13 @@ quantized_activations qs_quantize_activations_wide_avx2(float *scratch, const fl
 quantized_activations qs_quantize_activations_avx2(float *scratch, const float *x, int64_t n, int64_t cols,
                                                    int64_t group);
 
+// The layouts of the two kinds in scratch for n rows, and the AVX2 quantizers for rows i0 ..< i1 of x into such a
+// layout (each row is independent, so threads may fill disjoint row ranges).
+quantized_activations qs_activation_layout_wide(float *scratch, int64_t n, int64_t cols);
+quantized_activations qs_activation_layout(float *scratch, int64_t n, int64_t cols);
+void qs_quantize_activation_rows_wide_avx2(const quantized_activations *a, const float *x, int64_t i0, int64_t i1,
+                                           int64_t cols);
+void qs_quantize_activation_rows_avx2(const quantized_activations *a, const float *x, int64_t i0, int64_t i1,
+                                      int64_t cols, int64_t group);
+
 #endif

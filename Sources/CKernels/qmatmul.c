@@ -396,6 +396,36 @@ static void qmatmul_task(void *ctx, int index, int count) {
     }
 }
 
+// Quantizing the activations (and the x16 kernels' extra sums), by rows over the pool when the batch is large.
+typedef struct {
+    const float *x;
+    quantized_activations a;
+    int32_t *bsum;
+    int64_t n, cols, group;
+    qs_format format;
+    int x16;
+} prepare_job;
+
+static void prepare_rows(const prepare_job *p, int64_t i0, int64_t i1) {
+    if (p->format == QS_FORMAT_Q8) {
+        qs_quantize_activation_rows_wide_avx2(&p->a, p->x, i0, i1, p->cols);
+        if (p->x16) x16_split_wide(p->a.q16 + i0 * p->cols, (i1 - i0) * p->cols);
+        return;
+    }
+    // Q4's zero points need the activations' sums per weight group: the AVX2 kernels' with their paired layout,
+    // the x16 kernels' without it.
+    const int64_t group_sums = p->format == QS_FORMAT_Q4 && !p->x16 ? p->group : 0;
+    qs_quantize_activation_rows_avx2(&p->a, p->x, i0, i1, p->cols, group_sums);
+    if (p->x16 && p->format == QS_FORMAT_Q4) x16_group_sums(&p->a, i0, i1, p->cols, p->group);
+    if (p->x16 && p->format == QS_FORMAT_NF4) x16_block_sums(p->bsum, &p->a, i0, i1, p->cols);
+}
+
+static void prepare_task(void *ctx, int index, int count) {
+    const prepare_job *p = ctx;
+    const int64_t i0 = p->n * index / count, i1 = p->n * (index + 1) / count;
+    if (i0 < i1) prepare_rows(p, i0, i1);
+}
+
 static void float_matmul(qs_pool *pool, qs_variant v, float *out, int64_t ldo, const qs_matrix *w, const float *x,
                          int64_t n) {
     if (w->format == QS_FORMAT_F32) qs_gemv_f32(pool, v, out, ldo, w->data, x, n, w->rows, w->cols);
@@ -422,30 +452,26 @@ void qs_matmul_many(qs_pool *pool, qs_variant v, int count, float *const *out, c
         return;
     }
     const int64_t cols = w[0].cols;
-    const int x16 = w[0].layout == QS_LAYOUT_X16;
-    // Q4's zero points need the activations' sums per weight group (AVX2 path; the x16 kernels' are computed below,
-    // without the AVX2 path's paired layout).
-    int64_t group_sums = w[0].format == QS_FORMAT_Q4 && v >= QS_VARIANT_AVX2 && !x16 ? w[0].group : 0;
-    quantized_activations a;
-    if (v >= QS_VARIANT_AVX2)
-        a = w[0].format == QS_FORMAT_Q8 ? qs_quantize_activations_wide_avx2(scratch, x, n, cols)
-                                        : qs_quantize_activations_avx2(scratch, x, n, cols, group_sums);
-    else
-        a = w[0].format == QS_FORMAT_Q8 ? qs_quantize_activations_wide(scratch, x, n, cols)
-                                        : qs_quantize_activations(scratch, x, n, cols, group_sums);
-    const int32_t *bsum = NULL;
-    if (x16 && w[0].format == QS_FORMAT_Q8) x16_split_wide(a.q16, n * cols);
-    if (x16 && w[0].format == QS_FORMAT_Q4) x16_group_sums(a.gsum, &a, n, cols, w[0].group);
-    if (x16 && w[0].format == QS_FORMAT_NF4) {
-        // The paired layout's room (n * cols bytes) is unused on this path and holds n * cols / 8 bytes of sums.
-        x16_block_sums((int32_t *)a.pq, &a, n, cols);
-        bsum = (const int32_t *)a.pq;
+    const int threads = qs_pool_size(pool);
+    prepare_job prep = {.x = x, .n = n, .cols = cols, .format = w[0].format, .x16 = w[0].layout == QS_LAYOUT_X16,
+                        .group = w[0].group};
+    if (v >= QS_VARIANT_AVX2) {
+        prep.a = w[0].format == QS_FORMAT_Q8 ? qs_activation_layout_wide(scratch, n, cols)
+                                             : qs_activation_layout(scratch, n, cols);
+        // NF4 on the x16 layout: the paired layout's room (n * cols bytes, unused on that path) holds the block sums.
+        if (prep.x16 && w[0].format == QS_FORMAT_NF4) prep.bsum = (int32_t *)prep.a.pq;
+        if (n * cols >= 32768 && threads > 1) qs_pool_run(pool, prepare_task, &prep);
+        else prepare_rows(&prep, 0, n);
+    } else {
+        prep.a = w[0].format == QS_FORMAT_Q8 ? qs_quantize_activations_wide(scratch, x, n, cols)
+                                             : qs_quantize_activations(scratch, x, n, cols, 0);
     }
+    const quantized_activations a = prep.a;
+    const int32_t *bsum = prep.bsum;
     qmatmul_job job = {.variant = v, .count = count, .w = w, .out = out, .ldo = ldo, .a = a, .bsum = bsum, .n = n};
     // About eight chunks per thread, each a multiple of 16 rows (the kernels' tiles divide 16).
     int64_t rows = 0;
     for (int m = 0; m < count; m++) rows += w[m].rows;
-    const int threads = qs_pool_size(pool);
     job.chunk_rows = (rows / (8 * threads) + 15) / 16 * 16;
     if (job.chunk_rows < 16) job.chunk_rows = 16;
     for (int m = 0; m < count; m++) job.first_chunk[m + 1] = job.first_chunk[m] + (w[m].rows + job.chunk_rows - 1) / job.chunk_rows;

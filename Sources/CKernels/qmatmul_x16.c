@@ -224,18 +224,18 @@ void qmatmul_x16(float *out, int64_t ldo, const qs_matrix *w, const quantized_ac
     }
 }
 
-// Per activation row and block, the sum of the int8 codes (NF4's offset term), into bsum [n, cols / 32].
-void x16_block_sums(int32_t *bsum, const quantized_activations *a, int64_t n, int64_t cols) {
-    for (int64_t k = 0; k < n * (cols / 32); k++) {
+// Rows i0 ..< i1: per block, the sum of the int8 codes (NF4's offset term), into bsum [n, cols / 32].
+void x16_block_sums(int32_t *bsum, const quantized_activations *a, int64_t i0, int64_t i1, int64_t cols) {
+    for (int64_t k = i0 * (cols / 32); k < i1 * (cols / 32); k++) {
         int32_t s = 0;
         for (int j = 0; j < 32; j++) s += a->q[k * 32 + j];
         bsum[k] = s;
     }
 }
 
-void x16_group_sums(float *gsum, const quantized_activations *a, int64_t n, int64_t cols, int64_t group) {
+void x16_group_sums(const quantized_activations *a, int64_t i0, int64_t i1, int64_t cols, int64_t group) {
     const int64_t blocks = cols / 32, per = group / 32;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = i0; i < i1; i++) {
         float sum = 0;
         for (int64_t b = 0; b < blocks; b++) {
             const int64_t k = i * blocks + b;
@@ -243,7 +243,7 @@ void x16_group_sums(float *gsum, const quantized_activations *a, int64_t n, int6
             for (int j = 0; j < 32; j++) s += a->q[k * 32 + j];
             sum += a->d[k] * (float)s;
             if ((b + 1) % per == 0) {
-                gsum[k / per] = sum;
+                a->gsum[k / per] = sum;
                 sum = 0;
             }
         }

@@ -10,9 +10,9 @@ void qmatmul_x16(float *out, int64_t ldo, const qs_matrix *w, const quantized_ac
                  int64_t n, int64_t r0, int64_t r1);
 // The int16 activations (count values) rearranged in place into the byte planes x16_q8_tile reads.
 void x16_split_wide(int16_t *q16, int64_t count);
-// Per activation row and block, the sum of the int8 codes: bsum [n, cols / 32].
-void x16_block_sums(int32_t *bsum, const quantized_activations *a, int64_t n, int64_t cols);
-// Q4's group sums from q and d, as the quantizers compute them (in the same order, so the same floats): gsum [n, groups].
-void x16_group_sums(float *gsum, const quantized_activations *a, int64_t n, int64_t cols, int64_t group);
+// Rows i0 ..< i1 of int8 activations: per block, the sum of the codes (bsum [n, cols / 32]).
+void x16_block_sums(int32_t *bsum, const quantized_activations *a, int64_t i0, int64_t i1, int64_t cols);
+// Rows i0 ..< i1: Q4's group sums from q and d into a->gsum, as the quantizers compute them (the same floats).
+void x16_group_sums(const quantized_activations *a, int64_t i0, int64_t i1, int64_t cols, int64_t group);
 
 #endif
