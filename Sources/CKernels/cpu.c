@@ -39,7 +39,7 @@ const char *qs_variant_name(qs_variant v) {
 // Whether `vnni` is chosen without being named: only once the device check (../shared/device/README.md) has passed
 // on an AVX-512 VNNI Xeon, recorded in docs/benchmarks.md.
 #ifndef QS_VNNI_BY_DEFAULT
-#define QS_VNNI_BY_DEFAULT 0
+#define QS_VNNI_BY_DEFAULT 1
 #endif
 
 static qs_variant detect_best_variant(void) {
