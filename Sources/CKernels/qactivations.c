@@ -6,6 +6,10 @@
 #include <string.h>
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+// The largest int16 activation code: 32639 = 127 * 256 + 127, so that every code splits into two signed bytes,
+// x = 256 h + l (the x16 kernels' byte planes); 15 bits of precision either way.
+#define QS_WIDE_LIMIT 32639.0f
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
 int64_t qs_activation_scratch_floats(int64_t n, int64_t cols) {
@@ -22,9 +26,9 @@ quantized_activations qs_quantize_activations_wide(float *scratch, const float *
         const float *xb = x + i * 32;
         float amax = 0;
         for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
-        float inv = amax > 0 ? 32767.0f / amax : 0;
+        float inv = amax > 0 ? QS_WIDE_LIMIT / amax : 0;
         for (int j = 0; j < 32; j++) a.q16[i * 32 + j] = (int16_t)lrintf(xb[j] * inv);
-        a.d[i] = amax / 32767.0f;
+        a.d[i] = amax / QS_WIDE_LIMIT;
     }
     return a;
 }
@@ -113,11 +117,11 @@ AVX2 void qs_quantize_activation_rows_wide_avx2(const quantized_activations *a, 
     const int64_t blocks = cols / 32;
     for (int64_t i = i0 * blocks; i < i1 * blocks; i++) {
         __m256i q[4];
-        const float amax = block_round_avx2(x + i * 32, 32767.0f, q);
+        const float amax = block_round_avx2(x + i * 32, QS_WIDE_LIMIT, q);
         __m256i *dst = (__m256i *)(a->q16 + i * 32);
         _mm256_storeu_si256(dst, _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xD8));
         _mm256_storeu_si256(dst + 1, _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2], q[3]), 0xD8));
-        a->d[i] = amax / 32767.0f;
+        a->d[i] = amax / QS_WIDE_LIMIT;
     }
 }
 

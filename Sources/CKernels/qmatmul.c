@@ -1,7 +1,7 @@
 // W @ x for quantized formats. Activations are quantized per row in blocks of 32, one float scale per block; then
 // each 32-value block contributes dw * dx * (integer dot product). Weights enter the dot as signed integers: Q8 as
 // stored, Q4 as code minus zero point, NF4 as its code value scaled to int8.
-// Activations are int16 (dx = amax / 32767) against Q8 weights and int8 (dx = amax / 127) against the 4-bit formats.
+// Activations are int16 (dx = amax / 32639) against Q8 weights and int8 (dx = amax / 127) against the 4-bit formats.
 // Against Q8, int8 activations would be the larger of the two roundings: on the default model they tripled the
 // KL divergence from fp16 (0.00106 against 0.00033 with FP32 activations). Against 4-bit weights their rounding is
 // lost in the weights' own. Reduction order depends on cols only.
@@ -61,7 +61,7 @@ ALWAYS_INLINE float block_scale(const qs_matrix *w, int64_t r, int64_t b, half_t
     }
 }
 
-// Against Q8 weights: the activations are int16 (32 products of at most 127 * 32767 fit an int).
+// Against Q8 weights: the activations are int16 (32 products of at most 127 * 32639 fit an int).
 ALWAYS_INLINE int idot32_wide(const int8_t *w, const int16_t *x) {
     int sum = 0;
     for (int j = 0; j < 32; j++) sum += w[j] * x[j];
@@ -409,7 +409,7 @@ typedef struct {
 static void prepare_rows(const prepare_job *p, int64_t i0, int64_t i1) {
     if (p->format == QS_FORMAT_Q8) {
         qs_quantize_activation_rows_wide_avx2(&p->a, p->x, i0, i1, p->cols);
-        if (p->x16) x16_split_wide(p->a.q16 + i0 * p->cols, (i1 - i0) * p->cols);
+        if (p->x16) x16_split_wide(p->a.q16 + i0 * p->cols, p->bsum + i0 * (p->cols / 32), (i1 - i0) * p->cols);
         return;
     }
     // Q4's zero points need the activations' sums per weight group: the AVX2 kernels' with their paired layout,
@@ -458,8 +458,10 @@ void qs_matmul_many(qs_pool *pool, qs_variant v, int count, float *const *out, c
     if (v >= QS_VARIANT_AVX2) {
         prep.a = w[0].format == QS_FORMAT_Q8 ? qs_activation_layout_wide(scratch, n, cols)
                                              : qs_activation_layout(scratch, n, cols);
-        // NF4 on the x16 layout: the paired layout's room (n * cols bytes, unused on that path) holds the block sums.
+        // The x16 kernels' block sums: for NF4 in the paired layout's room (n * cols bytes, unused on that path), for
+        // Q8 after the scales (the scratch holds 2 n * cols / 32 floats more than the int16 layout needs).
         if (prep.x16 && w[0].format == QS_FORMAT_NF4) prep.bsum = (int32_t *)prep.a.pq;
+        if (prep.x16 && w[0].format == QS_FORMAT_Q8) prep.bsum = (int32_t *)(prep.a.d + n * (cols / 32));
         if (n * cols >= 32768 && threads > 1) qs_pool_run(pool, prepare_task, &prep);
         else prepare_rows(&prep, 0, n);
     } else {

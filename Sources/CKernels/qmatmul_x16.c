@@ -120,11 +120,11 @@ X16 ALWAYS_INLINE void x16_4bit_tile(const int R, const int C, const qs_format f
         for (int c = 0; c < C; c++) x16_store(out, ldo, i0 + c, G + r, w->rows, acc[r][c]);
 }
 
-// Q8 against int16 activations split into bytes (x16_split_wide): x = 256 hi + lo with lo unsigned and hi stored
-// as hi + 128, so both enter vpdpbusd as unsigned bytes against the signed weights, and
-// w . x = 256 (w . (hi + 128)) + w . lo - 32768 * sum(w), exactly in int32 (sum(w) is stored with each block).
+// Q8 against int16 activations split into two signed bytes (x16_split_wide): x = 256 h + l. The weights are stored
+// as u = w + 128, the unsigned operand of vpdpbusd, so u . x = 256 (u . h) + u . l and
+// w . x = u . x - 128 * sum(x), exactly in int32 (|u . x| < 2^28; sum(x) per block is bsum).
 X16 ALWAYS_INLINE void x16_q8_tile(const int C, float *out, int64_t ldo, const qs_matrix *w,
-                                   const quantized_activations *a, int64_t G, int64_t i0) {
+                                   const quantized_activations *a, const int32_t *bsum, int64_t G, int64_t i0) {
     const int64_t cols = w->cols, blocks = cols / 32;
     const uint8_t *xs = (const uint8_t *)a->q16;
     __m512 acc[C];
@@ -132,21 +132,21 @@ X16 ALWAYS_INLINE void x16_q8_tile(const int C, float *out, int64_t ldo, const q
     for (int64_t b = 0; b < blocks; b++) {
         // The block's weights stay in registers for both byte planes of every activation row: the high plane's
         // dot shifted by 8 plus the low plane's (at most 2^28 in magnitude).
-        const uint8_t *wb = (const uint8_t *)w->data + (G * blocks + b) * 544;
+        const uint8_t *wb = (const uint8_t *)w->data + (G * blocks + b) * 512;
         __m512i wv[8];
         for (int m = 0; m < 8; m++) wv[m] = _mm512_loadu_si512(wb + m * 64);
         const __m512 ws = x16_scales(QS_FORMAT_Q8, w, G, blocks, b);
-        const __m512i offset = _mm512_slli_epi32(_mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(wb + 512))), 15);
         for (int c = 0; c < C; c++) {
             const uint8_t *x = xs + 2 * ((i0 + c) * cols + b * 32);
             // Four chains of four (latency bounds decode): the high plane in h0, h1, the low one in l0, l1.
             __m512i h0 = _mm512_setzero_si512(), h1 = h0, l0 = h0, l1 = h0;
             for (int m = 0; m < 8; m += 2) {
-                h0 = _mm512_dpbusd_epi32(h0, _mm512_set1_epi32(load4(x + 8 * m + 4)), wv[m]);
-                h1 = _mm512_dpbusd_epi32(h1, _mm512_set1_epi32(load4(x + 8 * m + 12)), wv[m + 1]);
-                l0 = _mm512_dpbusd_epi32(l0, _mm512_set1_epi32(load4(x + 8 * m)), wv[m]);
-                l1 = _mm512_dpbusd_epi32(l1, _mm512_set1_epi32(load4(x + 8 * m + 8)), wv[m + 1]);
+                h0 = _mm512_dpbusd_epi32(h0, wv[m], _mm512_set1_epi32(load4(x + 8 * m + 4)));
+                h1 = _mm512_dpbusd_epi32(h1, wv[m + 1], _mm512_set1_epi32(load4(x + 8 * m + 12)));
+                l0 = _mm512_dpbusd_epi32(l0, wv[m], _mm512_set1_epi32(load4(x + 8 * m)));
+                l1 = _mm512_dpbusd_epi32(l1, wv[m + 1], _mm512_set1_epi32(load4(x + 8 * m + 8)));
             }
+            const __m512i offset = _mm512_set1_epi32(128 * bsum[(i0 + c) * blocks + b]);
             const __m512i dot = _mm512_add_epi32(_mm512_slli_epi32(_mm512_add_epi32(h0, h1), 8), _mm512_add_epi32(l0, l1));
             const __m512 dx = _mm512_set1_ps(a->d[(i0 + c) * blocks + b]);
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(dot, offset)), _mm512_mul_ps(ws, dx), acc[c]);
@@ -155,14 +155,23 @@ X16 ALWAYS_INLINE void x16_q8_tile(const int C, float *out, int64_t ldo, const q
     for (int c = 0; c < C; c++) x16_store(out, ldo, i0 + c, G, w->rows, acc[c]);
 }
 
-// The int16 activations rearranged in place for x16_q8_tile: every four values' eight bytes [l0 h0 l1 h1 ...]
-// become [l0 l1 l2 l3 h0^128 h1^128 h2^128 h3^128] (h ^ 128 is h + 128 as an unsigned byte).
-void x16_split_wide(int16_t *q16, int64_t count) {
-    uint8_t *p = (uint8_t *)q16;
-    for (int64_t i = 0; i < count / 4; i++, p += 8) {
-        uint8_t t[8];
-        for (int k = 0; k < 4; k++) t[k] = p[2 * k], t[4 + k] = (uint8_t)(p[2 * k + 1] ^ 0x80);
-        __builtin_memcpy(p, t, 8);
+// The int16 activations rearranged in place for x16_q8_tile: every four values x_k = 256 h_k + l_k (both signed
+// bytes: l the sign-extended low byte, h = (x - l) / 256, in range because |x| <= 32639) become the eight bytes
+// [l0 l1 l2 l3 h0 h1 h2 h3]; and per block of 32 the sum of the values, into bsum [count / 32].
+void x16_split_wide(int16_t *q16, int32_t *bsum, int64_t count) {
+    for (int64_t b = 0; b < count / 32; b++) {
+        int32_t sum = 0;
+        for (int64_t i = b * 32; i < b * 32 + 32; i += 4) {
+            int8_t t[8];
+            for (int k = 0; k < 4; k++) {
+                const int x = q16[i + k];
+                const int l = (int8_t)(x & 0xFF);
+                t[k] = (int8_t)l, t[4 + k] = (int8_t)((x - l) / 256);
+                sum += x;
+            }
+            __builtin_memcpy(q16 + i, t, 8);
+        }
+        bsum[b] = sum;
     }
 }
 
@@ -190,12 +199,11 @@ X16_TILES(2)
 
 X16 static void q8_tile(int C, float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a,
                         const int32_t *bsum, int64_t G, int64_t i) {
-    (void)bsum;
     switch (C) {
-    case 4: x16_q8_tile(4, out, ldo, w, a, G, i); break;
-    case 3: x16_q8_tile(3, out, ldo, w, a, G, i); break;
-    case 2: x16_q8_tile(2, out, ldo, w, a, G, i); break;
-    default: x16_q8_tile(1, out, ldo, w, a, G, i); break;
+    case 4: x16_q8_tile(4, out, ldo, w, a, bsum, G, i); break;
+    case 3: x16_q8_tile(3, out, ldo, w, a, bsum, G, i); break;
+    case 2: x16_q8_tile(2, out, ldo, w, a, bsum, G, i); break;
+    default: x16_q8_tile(1, out, ldo, w, a, bsum, G, i); break;
     }
 }
 

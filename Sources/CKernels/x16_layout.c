@@ -5,8 +5,8 @@
 #include <string.h>
 
 // Row group G (rows 16G ..< 16G + 16), block b (columns 32b ..< 32b + 32); rows past the matrix's end are zero.
-//   Q8:       544 bytes per (G, b): quad m = 0..7 at 64m, lane j's four values (columns 32b + 4m + t, t = 0..3) at
-//             4j + t; then at 512 each lane's block sum as int16 (the kernels' offset term).
+//   Q8:       512 bytes per (G, b): quad m = 0..7 at 64m, lane j's four values (columns 32b + 4m + t, t = 0..3) at
+//             4j + t, each stored as w + 128 (w ^ 0x80), an unsigned byte for vpdpbusd.
 //   Q4, NF4:  256 bytes per (G, b): quad m = 0..3 at 64m, lane j's byte 4j + t (t = 0..3) holding column
 //             32b + 8m + t in its low nibble and 32b + 8m + 4 + t in its high one.
 //   scales, zeros: per (G, group) sixteen values, lane j's at j (fp16 for Q8 and Q4, f32 absmax for NF4, u8 zeros).
@@ -15,7 +15,7 @@ static int64_t group_size(const qs_matrix *w) {
     return w->format == QS_FORMAT_Q8 ? 32 : w->format == QS_FORMAT_NF4 ? 64 : w->group;
 }
 
-enum { QS_X16_Q8_BLOCK = 544 };
+enum { QS_X16_Q8_BLOCK = 512 };
 
 static int64_t padded_rows(int64_t rows) { return (rows + 15) / 16 * 16; }
 
@@ -59,12 +59,10 @@ void qs_matrix_pack_x16(void *data, void *scales, uint8_t *zeros, const qs_matri
         const int64_t G = r / 16, j = r % 16;
         for (int64_t b = 0; b < blocks; b++) {
             if (src->format == QS_FORMAT_Q8) {
-                const int8_t *q = (const int8_t *)s + r * cols + b * 32;
+                const uint8_t *q = s + r * cols + b * 32;
                 uint8_t *block = d + (G * blocks + b) * QS_X16_Q8_BLOCK;
-                int16_t sum = 0;
-                for (int m = 0; m < 8; m++) memcpy(block + m * 64 + 4 * j, q + 4 * m, 4);
-                for (int k = 0; k < 32; k++) sum = (int16_t)(sum + q[k]);
-                memcpy(block + 512 + 2 * j, &sum, 2);
+                for (int m = 0; m < 8; m++)
+                    for (int t = 0; t < 4; t++) block[m * 64 + 4 * j + t] = (uint8_t)(q[4 * m + t] ^ 0x80);
                 continue;
             }
             uint8_t codes[32];
@@ -91,7 +89,7 @@ void qs_matrix_unpack_x16_rows(void *data, void *scales, uint8_t *zeros, const q
             int high;
             const uint8_t byte = s[x16_offset(src, r, k, &high)];
             if (src->format == QS_FORMAT_Q8) {
-                d[(r - r0) * cols + k] = byte;
+                d[(r - r0) * cols + k] = (uint8_t)(byte ^ 0x80);
                 continue;
             }
             const uint8_t code = high ? byte >> 4 : byte & 0xF;

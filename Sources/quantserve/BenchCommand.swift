@@ -39,7 +39,8 @@ struct BenchCommand: Command {
         for level in levels {
             var row = try withExtendedLifetime(ComputeContext(threads: options.threads)) { context in
                 try SpeedBenchmark.run(path: path, level: level, context: context, promptTokens: promptTokens,
-                                       decodeTokens: decodeTokens, repetitions: repetitions, log: logToStderr)
+                                       decodeTokens: decodeTokens, repetitions: repetitions,
+                                       cacheType: options.kvCacheType, log: logToStderr)
             }
             if let concurrency {
                 let engine = try startEngine(path: path, level: level, options: options, calibration: nil)
@@ -55,12 +56,15 @@ struct BenchCommand: Command {
             return
         }
         let aggregate = concurrency.map { " aggregate tok/s (\($0) seqs) |" } ?? ""
-        print("| quant | weights MiB | load s | prefill tok/s (pp\(promptTokens)) | decode tok/s (tg\(decodeTokens)) |" + aggregate)
-        print("|---|---|---|---|---|" + (concurrency == nil ? "" : "---|"))
+        print("| quant | weights MiB | load s | prefill tok/s (pp\(promptTokens)) | decode tok/s (tg\(decodeTokens)) |"
+              + " MiB read per token | read GB/s | decode % of read limit |" + aggregate)
+        print("|---|---|---|---|---|---|---|---|" + (concurrency == nil ? "" : "---|"))
         for r in rows {
             let extra = r.aggregate_tok_s.map { String(format: " %.1f |", $0) } ?? ""
-            print(String(format: "| %@ | %.1f | %.2f | %.1f | %.1f |", r.quant, Double(r.weights_bytes) / 1_048_576,
-                         r.load_s, r.prefill_tok_s, r.decode_tok_s) + extra)
+            print(String(format: "| %@ | %.1f | %.2f | %.1f | %.1f | %.1f | %.1f | %.0f%% |", r.quant,
+                         Double(r.weights_bytes) / 1_048_576, r.load_s, r.prefill_tok_s, r.decode_tok_s,
+                         Double(r.bytes_per_token) / 1_048_576, r.read_bandwidth_bytes_s / 1e9, r.decode_bandwidth_pct)
+                  + extra)
         }
     }
 }

@@ -9,7 +9,11 @@ extension OptionSpec {
         OptionSpec(name: "max-batch-tokens", valueName: "N", help: "tokens per engine step, decode plus prefill chunks (default 256)"),
         OptionSpec(name: "kv-blocks", valueName: "N", help: "KV cache size in blocks of 16 tokens"),
         OptionSpec(name: "kv-cache-mb", valueName: "MB", help: "KV cache size in MiB (default: max-seqs full contexts, at most 1/4 of RAM)"),
+        .kvCacheType,
     ]
+
+    static let kvCacheType = OptionSpec(name: "kv-cache-dtype", valueName: "TYPE",
+                                        help: "KV cache element type: fp16 or int8 (half the memory; default fp16)")
 
     /// Sampling flags, named after the HTTP API's fields.
     static let sampling: [OptionSpec] = [
@@ -36,7 +40,17 @@ extension ParsedArguments {
         options.scheduler.maxBatchTokens = try int("max-batch-tokens", range: 1...65536) ?? 256
         options.kvBlocks = try int("kv-blocks", range: 1...(1 << 24))
         options.kvCacheMegabytes = try int("kv-cache-mb", range: 1...(1 << 22))
+        options.kvCacheType = try kvCacheType()
         return options
+    }
+
+    /// `--kv-cache-dtype`, fp16 when absent.
+    func kvCacheType() throws -> KVCacheType {
+        guard let name = string("kv-cache-dtype") else { return .fp16 }
+        guard let type = KVCacheType(rawValue: name) else {
+            throw UsageError("unknown KV cache type '\(name)' (known: fp16, int8)")
+        }
+        return type
     }
 
     func samplingParameters() throws -> SamplingParameters {

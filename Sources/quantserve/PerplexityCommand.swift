@@ -11,6 +11,7 @@ struct PerplexityCommand: Command {
         OptionSpec(name: "ctx-size", valueName: "N", help: "tokens per chunk (default 512)"),
         OptionSpec(name: "chunks", valueName: "N", help: "score at most N chunks (default: all)"),
         OptionSpec(name: "compare", valueName: "LEVEL", help: "also run LEVEL and report ppl_base, kld_mean, same_top1"),
+        .kvCacheType,
         .calibration,
         .threads,
     ]
@@ -23,6 +24,7 @@ struct PerplexityCommand: Command {
         let maxChunks = try arguments.int("chunks", range: 1...1_000_000)
         let compare = try arguments.string("compare").map { try parseLevel($0) }
         let threads = try arguments.int("threads", range: 1...1024) ?? ComputeContext.defaultThreadCount
+        let cacheType = try arguments.kvCacheType()
         guard let data = FileManager.default.contents(atPath: textPath) else {
             throw UsageError("cannot read '\(textPath)'")
         }
@@ -40,10 +42,10 @@ struct PerplexityCommand: Command {
         let start = DispatchTime.now().uptimeNanoseconds
         let r = try Perplexity.evaluate(model: loaded.model, base: base, tokens: tokens,
                                         bos: tokenizer.addsBOS ? tokenizer.bosTokenID : nil,
-                                        contextSize: contextSize, maxChunks: maxChunks)
+                                        contextSize: contextSize, maxChunks: maxChunks, cacheType: cacheType)
         var object: [String: Any] = [
             "ppl": r.perplexity, "quant": loaded.model.level.rawValue, "ctx_size": contextSize, "chunks": r.chunks,
-            "scored_tokens": r.scoredTokens,
+            "scored_tokens": r.scoredTokens, "kv_cache_dtype": cacheType.rawValue,
             "seconds": Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
         ]
         if let compare {

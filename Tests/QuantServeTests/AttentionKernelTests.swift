@@ -119,4 +119,78 @@ final class AttentionKernelTests: XCTestCase {
             XCTAssertEqual(Array(batch[0..<(heads * headDim)]), alone)
         }
     }
+
+    /// The int8 cache: each (token, head) row stored as codes and one scale per group (here the whole head, 24
+    /// values, as 32 does not divide it), within half a step of the value, and attention over it equal to the
+    /// reference on the dequantized keys and values, for every variant.
+    func testInt8CacheMatchesItsReference() {
+        XCTAssertEqual(qs_kv_int8_group(64), 32)
+        XCTAssertEqual(qs_kv_int8_group(128), 32)
+        XCTAssertEqual(qs_kv_int8_group(24), 24)
+        let pool = qs_pool_create(2)
+        defer { qs_pool_destroy(pool) }
+        let kvDim = kvHeads * headDim, group = Int(qs_kv_int8_group(Int64(headDim)))
+        var kCodes = [Int8](repeating: 0, count: blockCount * blockSize * kvDim), vCodes = kCodes
+        var kScales = [Float](repeating: 0, count: blockCount * blockSize * kvDim / group), vScales = kScales
+        var s = Setup(kCache: [], vCache: [], tables: [], keys: [], values: [])
+        var next = 0
+        for length in [29, 18] {
+            let blocks = (length + blockSize - 1) / blockSize
+            let table = (next..<(next + blocks)).map { Int32(blockCount - 1 - $0) }
+            next += blocks
+            let k = randomFloats(length * kvDim).map { $0 * 3 }, v = randomFloats(length * kvDim)
+            let slots = (0..<length).map { table[$0 / blockSize] * Int32(blockSize) + Int32($0 % blockSize) }
+            kCodes.withUnsafeMutableBytes { kc in vCodes.withUnsafeMutableBytes { vc in
+                kScales.withUnsafeMutableBufferPointer { ks in vScales.withUnsafeMutableBufferPointer { vs in
+                    var layer = qs_kv_layer(dtype: QS_KV_INT8, k: kc.baseAddress, v: vc.baseAddress, k_scale: ks.baseAddress,
+                                            v_scale: vs.baseAddress, group: Int64(group))
+                    qs_kv_store_layer(&layer, k, v, slots, Int64(length), Int64(kvDim))
+                } }
+            } }
+            // The stored values, read back by hand: code times its group's scale.
+            func stored(_ codes: [Int8], _ scales: [Float]) -> [Float] {
+                (0..<(length * kvDim)).map { i in
+                    let slot = Int(slots[i / kvDim]), j = i % kvDim
+                    return Float(codes[slot * kvDim + j]) * scales[(slot * kvDim + j) / group]
+                }
+            }
+            let keys = stored(kCodes, kScales), values = stored(vCodes, vScales)
+            for (x, back) in [(k, keys), (v, values)] {
+                for g in 0..<(x.count / group) {
+                    let amax = x[(g * group)..<((g + 1) * group)].map(abs).max()!
+                    for j in (g * group)..<((g + 1) * group) {
+                        XCTAssertLessThanOrEqual(abs(back[j] - x[j]), amax / 254 * 1.0001 + 1e-7)
+                    }
+                }
+            }
+            s.tables.append(table)
+            s.keys.append(keys)
+            s.values.append(values)
+        }
+        let seq = [0, 1, 0, 1], pos: [Int32] = [28, 0, 3, 17]
+        let q = randomFloats(seq.count * heads * headDim)
+        var tables: [Int32] = [], starts: [Int32] = []
+        for t in s.tables { starts.append(Int32(tables.count)); tables += t }
+        let tokenStarts = seq.map { starts[$0] }
+        for window in [0, 6] {
+            let expected = reference(s, q: q, seq: seq, pos: pos, window: window)
+            for v in [QS_VARIANT_SCALAR] + [QS_VARIANT_AVX2, QS_VARIANT_AVX512].filter({ qs_variant_supported($0) != 0 }) {
+                let sh = shape(window: window)
+                let per = Int(qs_attention_scratch(sh, 64))
+                var scratch = [Float](repeating: 0, count: per * 4)
+                var out = [Float](repeating: .nan, count: q.count)
+                kCodes.withUnsafeMutableBytes { kc in vCodes.withUnsafeMutableBytes { vc in
+                    kScales.withUnsafeMutableBufferPointer { ks in vScales.withUnsafeMutableBufferPointer { vs in
+                        var layer = qs_kv_layer(dtype: QS_KV_INT8, k: kc.baseAddress, v: vc.baseAddress,
+                                                k_scale: ks.baseAddress, v_scale: vs.baseAddress, group: Int64(group))
+                        qs_paged_attention_layer(pool, v, &out, q, &layer, pos, tables, tokenStarts, Int64(seq.count), sh,
+                                                 &scratch, Int64(per))
+                    } }
+                } }
+                for j in out.indices {
+                    XCTAssertEqual(out[j], expected[j], accuracy: 1e-5, "\(String(cString: qs_variant_name(v))) window \(window)")
+                }
+            }
+        }
+    }
 }

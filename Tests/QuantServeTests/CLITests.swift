@@ -77,6 +77,8 @@ final class CLITests: XCTestCase {
                         "'--ctx-size' must be an integer in 8...")
         try assertFails(["bench", "--model", model, "--quant", "fp16,bogus"], "unknown quantization level 'bogus'")
         try assertFails(["bench", "--model", model, "--repetitions", "0"], "'--repetitions' must be an integer in 1...1000, got '0'")
+        try assertFails(["generate", "--model", model, "--prompt", "a", "--kv-cache-dtype", "int4"],
+                        "unknown KV cache type 'int4' (known: fp16, int8)")
         try assertFails(["generate", "--model", model, "--prompt", "a", "--seed", "x"], "'--seed' must be a non-negative integer")
         try assertFails(["generate", "--model", model, "--prompt", "", "--temperature", "0"], "the prompt is empty")
     }
@@ -141,6 +143,25 @@ final class CLITests: XCTestCase {
         }
     }
 
+    /// The int8 KV cache is wired through: against the same level with the fp16 cache its logits differ a little
+    /// (a KL divergence above zero, so the flag took effect, and small), and the engine generates with it.
+    func testInt8KVCacheChangesLittleEndToEnd() throws {
+        let heldOut = Fixtures.repositoryRoot.appendingPathComponent("Benchmarks/data/heldout.txt").path
+        let model = try Fixtures.path("tiny-llama.gguf")
+        let r = try run(["perplexity", "--model", model, "--quant", "f32", "--compare", "f32", "--kv-cache-dtype", "int8",
+                         "--file", heldOut, "--ctx-size", "64", "--chunks", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["kv_cache_dtype"] as? String, "int8")
+        let kld = try XCTUnwrap(object["kld_mean"] as? Double)
+        XCTAssertGreaterThan(kld, 0)
+        XCTAssertLessThan(kld, 0.01)
+        let g = try run(["generate", "--model", model, "--prompt", "hello", "--temperature", "0", "--max-tokens", "4",
+                         "--quant", "f32", "--kv-cache-dtype", "int8"])
+        XCTAssertEqual(g.status, 0, g.stderr)
+        XCTAssertFalse(g.stdout.isEmpty)
+    }
+
     func testPerplexityPrintsOneJSONObject() throws {
         let heldOut = Fixtures.repositoryRoot.appendingPathComponent("Benchmarks/data/heldout.txt").path
         let r = try run(["perplexity", "--model", Fixtures.path("tiny-llama.gguf"), "--quant", "int8", "--compare", "f32",
@@ -160,9 +181,18 @@ final class CLITests: XCTestCase {
         let rows = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
         XCTAssertEqual(rows.map { $0["quant"] as? String }, ["fp16", "int8", "nf4"])
         for row in rows {
-            for key in ["weights_bytes", "load_s", "prefill_tok_s", "decode_tok_s"] {
+            for key in ["weights_bytes", "load_s", "prefill_tok_s", "decode_tok_s", "read_bandwidth_bytes_s",
+                        "bytes_per_token", "decode_bandwidth_pct"] {
                 XCTAssertNotNil(row[key] as? Double ?? (row[key] as? Int).map(Double.init), key)
             }
+            // The limit hangs together: a token reads at least the weights but the embedding table (tied here, so
+            // all of them) and some KV; decode's share is the rate times those bytes over the read rate.
+            let weights = try XCTUnwrap(row["weights_bytes"] as? Int), bytes = try XCTUnwrap(row["bytes_per_token"] as? Int)
+            XCTAssertGreaterThan(bytes, weights)
+            let bandwidth = try XCTUnwrap(row["read_bandwidth_bytes_s"] as? Double)
+            XCTAssertGreaterThan(bandwidth, 1e8)
+            let decode = try XCTUnwrap(row["decode_tok_s"] as? Double), share = try XCTUnwrap(row["decode_bandwidth_pct"] as? Double)
+            XCTAssertEqual(share, 100 * decode * Double(bytes) / bandwidth, accuracy: 1e-6 * share)
         }
         let table = try run(["bench", "--model", Fixtures.path("tiny-qwen2.gguf"), "--quant", "int8",
                              "--prompt-tokens", "16", "--decode-tokens", "4"])

@@ -150,11 +150,10 @@ int main(int argc, char **argv) {
                 owned_matrix q = quantized(formats[fi].f, rows, cols, group, w), x16 = packed(&q);
                 const int use_x16 = v >= QS_VARIANT_VNNI;
                 const qs_matrix *m = use_x16 ? &x16.m : &q.m;
-                // The layout round trip and its size (once per matrix): Q8 adds 32 bytes of sums to every 512 of
-                // codes, the 4-bit formats nothing; rows are padded to a multiple of 16.
+                // The layout round trip and its size (once per matrix): the codes' bytes, rows padded to 16.
                 if (v == 1) {
                     const int64_t r16 = (rows + 15) / 16 * 16;
-                    const int64_t want = q.m.format == QS_FORMAT_Q8 ? r16 * cols / 512 * 544 : r16 * cols / 2;
+                    const int64_t want = q.m.format == QS_FORMAT_Q8 ? r16 * cols : r16 * cols / 2;
                     if (qs_matrix_x16_bytes(q.m.format, rows, cols, group, 0) != want ||
                         qs_matrix_x16_bytes(q.m.format, rows, cols, group, 1) != qs_matrix_scale_bytes(q.m.format, r16, cols, group))
                         pack_fail++;

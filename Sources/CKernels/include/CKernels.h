@@ -46,6 +46,9 @@ qs_pool *qs_pool_create(int threads);
 void qs_pool_destroy(qs_pool *pool);
 int qs_pool_size(const qs_pool *pool);
 void qs_pool_run(qs_pool *pool, qs_task_fn task, void *ctx);
+/// Bytes per second the pool's threads read together from a buffer of `bytes` (beyond the caches), the best of
+/// `passes` passes (0 when the buffer cannot be had).
+double qs_read_bandwidth(qs_pool *pool, int64_t bytes, int passes);
 
 // ---- Matrix-vector products over a few activation rows ----------------------------------------
 // W [rows, cols] @ x [n, cols] -> out [n, ldo] (row i of x gives out[i * ldo + 0 ..< rows]).
@@ -187,6 +190,24 @@ typedef struct {
     int64_t window;
     int64_t block_size;
 } qs_attention_shape;
+
+/// A layer's cache in either element type: fp16 values, or int8 codes with one f32 scale per `group` values of a
+/// slot (symmetric, scale = amax / 127; group 32, or head_dim where 32 does not divide it: qs_kv_int8_group).
+typedef enum { QS_KV_FP16 = 0, QS_KV_INT8 = 1 } qs_kv_dtype;
+typedef struct {
+    qs_kv_dtype dtype;
+    void *k, *v;               // [slots, kv_dim] fp16 or int8
+    float *k_scale, *v_scale;  // int8 only: [slots, kv_dim / group]
+    int64_t group;             // int8 only
+} qs_kv_layer;
+int64_t qs_kv_int8_group(int64_t head_dim);
+/// k, v [n, kv_dim] (fp32) -> their slots slots[n] of the cache.
+void qs_kv_store_layer(const qs_kv_layer *cache, const float *k, const float *v, const int32_t *slots, int64_t n,
+                       int64_t kv_dim);
+/// The attention below over a cache of either type (int8 rows are widened to f32 as they are read).
+void qs_paged_attention_layer(qs_pool *pool, qs_variant v, float *out, const float *q, const qs_kv_layer *cache,
+                              const int32_t *pos, const int32_t *tables, const int32_t *table_start, int64_t n,
+                              qs_attention_shape shape, float *scratch, int64_t scratch_per_thread);
 
 /// k, v [n, kv_dim] (fp32) -> their slots slots[n] of k_cache, v_cache (fp16, rounded to nearest even).
 void qs_kv_store(uint16_t *k_cache, uint16_t *v_cache, const float *k, const float *v, const int32_t *slots,

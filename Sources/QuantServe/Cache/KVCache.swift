@@ -7,9 +7,9 @@ public final class KVCache {
     /// Positions filled so far.
     public internal(set) var count = 0
 
-    public init(configuration c: ModelConfiguration, capacity: Int) {
+    public init(configuration c: ModelConfiguration, capacity: Int, type: KVCacheType = .fp16) {
         let blocks = max(1, PagedKVCache.blocks(for: capacity))
-        storage = PagedKVCache(configuration: c, blockCount: blocks)
+        storage = PagedKVCache(configuration: c, blockCount: blocks, type: type)
         blockTable = (0..<Int32(blocks)).map { $0 }
         self.capacity = capacity
     }

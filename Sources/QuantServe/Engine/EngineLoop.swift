@@ -24,7 +24,7 @@ final class EngineLoop {
         self.tokenizer = tokenizer
         self.mailbox = mailbox
         contextSize = options.contextSize(for: c)
-        cache = PagedKVCache(configuration: c, blockCount: options.kvBlockCount(for: c))
+        cache = PagedKVCache(configuration: c, blockCount: options.kvBlockCount(for: c), type: options.kvCacheType)
         scheduler = Scheduler(options: options.scheduler, blocks: BlockManager(blockCount: cache.blockCount))
         logits = AlignedBuffer(count: options.scheduler.maxSequences * c.vocabularySize, of: Float.self)
         metrics.kvBlocksTotal = cache.blockCount

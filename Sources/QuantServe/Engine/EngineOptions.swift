@@ -13,6 +13,8 @@ public struct EngineOptions: Sendable, Equatable {
     public var kvBlocks: Int?
     /// KV pool size in MiB.
     public var kvCacheMegabytes: Int?
+    /// The KV cache's element type.
+    public var kvCacheType: KVCacheType = .fp16
     /// Requests that may wait for their first step at once; `submit` throws `.queueFull` past it.
     public var maxWaiting: Int = 256
 
@@ -31,7 +33,7 @@ public struct EngineOptions: Sendable, Equatable {
     /// Blocks in the pool. By default: room for every sequence at full context, but at most a quarter of the
     /// machine's memory, and at least one full context.
     public func kvBlockCount(for c: ModelConfiguration) -> Int {
-        let perBlock = PagedKVCache.bytesPerBlock(c)
+        let perBlock = PagedKVCache.bytesPerBlock(c, type: kvCacheType)
         if let kvBlocks { return kvBlocks }
         if let kvCacheMegabytes { return max(1, kvCacheMegabytes * (1 << 20) / perBlock) }
         let context = contextSize(for: c)

@@ -29,9 +29,10 @@ public enum Perplexity {
     /// - Parameters:
     ///   - base: a second model (another quantization level of the same weights) to compare against.
     ///   - maxChunks: evaluate at most this many chunks.
+    ///   - cacheType: the KV cache element type of `model` (`base` always runs with fp16).
     public static func evaluate(
         model: TransformerModel, base: TransformerModel? = nil, tokens: [Int32], bos: Int32?, contextSize: Int,
-        maxChunks: Int? = nil
+        maxChunks: Int? = nil, cacheType: KVCacheType = .fp16
     ) throws -> PerplexityResult {
         guard contextSize >= 8, contextSize <= model.configuration.contextLength else {
             throw PerplexityError.invalidContextSize(contextSize)
@@ -41,7 +42,7 @@ public enum Perplexity {
         let chunks = min(available, maxChunks ?? available)
         let vocab = model.configuration.vocabularySize
         let first = contextSize / 2
-        let cache = model.makeCache(capacity: contextSize)
+        let cache = model.makeCache(capacity: contextSize, type: cacheType)
         let baseCache = base?.makeCache(capacity: contextSize)
         var nll = 0.0, baseNLL = 0.0, kl = 0.0, same = 0, count = 0
         var logProbs = [Double](repeating: 0, count: vocab)

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Synchronization
 
@@ -10,6 +11,11 @@ public struct SpeedResult: Sendable, Codable {
     public var decode_tok_s: Double
     /// Decode tokens per second across `--concurrency` sequences (nil when not measured).
     public var aggregate_tok_s: Double?
+    /// The limit decode runs against: the memory read rate of the threads in use (bytes/s), the bytes one decoded
+    /// token reads (weights and, at the mean decode context, the KV cache), and decode's share of that limit.
+    public var read_bandwidth_bytes_s: Double
+    public var bytes_per_token: Int
+    public var decode_bandwidth_pct: Double
 }
 
 /// Single-stream speed as llama-bench measures it: a prompt of `promptTokens` prefilled in one pass, then
@@ -18,7 +24,7 @@ public struct SpeedResult: Sendable, Codable {
 /// `-r 5` and `avg_ts`).
 public enum SpeedBenchmark {
     public static func run(path: String, level: QuantLevel, context: ComputeContext, promptTokens: Int = 128,
-                           decodeTokens: Int = 64, repetitions: Int = 5,
+                           decodeTokens: Int = 64, repetitions: Int = 5, cacheType: KVCacheType = .fp16,
                            log: (String) -> Void = { _ in }) throws -> SpeedResult {
         precondition(repetitions > 0, "at least one repetition")
         let loaded = try ModelLoader.load(path: path, level: level, context: context, log: log)
@@ -26,7 +32,7 @@ public enum SpeedBenchmark {
         // A fixed, deterministic prompt: token ids cycling through the ordinary vocabulary.
         let vocab = min(loaded.tokenizer.vocabularySize, model.configuration.vocabularySize)
         let prompt = (0..<promptTokens).map { Int32(1000 + ($0 * 7919) % max(vocab - 1000, 1)) }
-        let cache = model.makeCache(capacity: promptTokens + decodeTokens + 1)
+        let cache = model.makeCache(capacity: promptTokens + decodeTokens + 1, type: cacheType)
         // One logits buffer for every step, as the engine has.
         var logits = [Float](repeating: 0, count: model.configuration.vocabularySize)
         func round() throws -> (prefill: Double, decode: Double) {
@@ -46,9 +52,14 @@ public enum SpeedBenchmark {
         var rates: [(prefill: Double, decode: Double)] = []
         for _ in 0..<repetitions { rates.append(try round()) }
         let n = Double(repetitions)
+        let decode = rates.reduce(0) { $0 + $1.decode } / n
+        // Read rate over 256 MiB, well past any cache, with the same threads; the best of five passes.
+        let bandwidth = qs_read_bandwidth(context.pool, 256 << 20, 5)
+        let bytes = model.decodeBytesPerToken(positions: promptTokens + decodeTokens / 2, cacheType: cacheType)
         return SpeedResult(quant: level.rawValue, weights_bytes: model.weightBytes, load_s: loaded.loadSeconds,
-                           prefill_tok_s: rates.reduce(0) { $0 + $1.prefill } / n,
-                           decode_tok_s: rates.reduce(0) { $0 + $1.decode } / n)
+                           prefill_tok_s: rates.reduce(0) { $0 + $1.prefill } / n, decode_tok_s: decode,
+                           read_bandwidth_bytes_s: bandwidth, bytes_per_token: bytes,
+                           decode_bandwidth_pct: bandwidth > 0 ? 100 * decode * Double(bytes) / bandwidth : 0)
     }
 }
 

@@ -65,8 +65,17 @@ public final class TransformerModel {
     /// Bytes of resident weights.
     public var weightBytes: Int { weights.byteCount }
 
-    public func makeCache(capacity: Int) -> KVCache {
-        KVCache(configuration: configuration, capacity: min(capacity, configuration.contextLength))
+    /// Bytes one decoded token reads at a context of `positions` tokens: every weight but an untied embedding table
+    /// (of which one row is read), and the cached keys and values of every layer.
+    public func decodeBytesPerToken(positions: Int, cacheType: KVCacheType = .fp16) -> Int {
+        let embedding = weights.output == nil ? 0 : weights.embedding.byteCount - weights.embedding.byteCount / weights.embedding.rows
+        let blockSize = PagedKVCache.defaultBlockSize
+        return weightBytes - embedding
+            + positions * PagedKVCache.bytesPerBlock(configuration, blockSize: blockSize, type: cacheType) / blockSize
+    }
+
+    public func makeCache(capacity: Int, type: KVCacheType = .fp16) -> KVCache {
+        KVCache(configuration: configuration, capacity: min(capacity, configuration.contextLength), type: type)
     }
 
     /// Runs `tokens` at the next positions of a single sequence's `cache` and returns logits: `[vocab]` for `.last`,
@@ -192,11 +201,11 @@ public final class TransformerModel {
             qs_rope(b.q, pages.positions, Int64(n), Int64(c.headCount), Int64(c.headDim), f.baseAddress, neox)
             qs_rope(b.k, pages.positions, Int64(n), Int64(c.kvHeadCount), Int64(c.headDim), f.baseAddress, neox)
         }
-        let keys = cache.keys(layer: l), values = cache.values(layer: l)
-        qs_kv_store(keys, values, b.k, b.v, pages.slots, Int64(n), Int64(c.kvDim))
-        qs_paged_attention(context.pool, context.variant, b.attention, b.q, keys, values, pages.positions,
-                           pages.tables, pages.tableStarts, Int64(n), attentionShape(layer: l, blockSize: cache.blockSize),
-                           b.scores, Int64(b.scoresPerThread))
+        var layerCache = cache.layer(l)
+        qs_kv_store_layer(&layerCache, b.k, b.v, pages.slots, Int64(n), Int64(c.kvDim))
+        qs_paged_attention_layer(context.pool, context.variant, b.attention, b.q, &layerCache, pages.positions,
+                                 pages.tables, pages.tableStarts, Int64(n), attentionShape(layer: l, blockSize: cache.blockSize),
+                                 b.scores, Int64(b.scoresPerThread))
         observer?(.attentionOutput, l, b.attention, n)
         project(layer.wo, b.attention, n: n, into: b.h)
         if let norm = layer.postAttentionNorm { qs_rmsnorm(b.h, b.h, norm, Int64(n), d, c.rmsNormEpsilon) }

@@ -18,6 +18,10 @@ extension ModelConfiguration {
         let matrices = matrixShapes.reduce(0) { sum, m in
             let f = level.format(cols: m.cols, isOutput: m.isOutput)
             let (r, c, g) = (Int64(m.rows), Int64(m.cols), Int64(f.group))
+            if f.isQuantized && qs_x16_layout_preferred() != 0 {
+                // The x16 layout the `vnni` kernels read (rows padded to 16; int8 with its block sums).
+                return sum + (0..<3).reduce(0) { $0 + Int(qs_matrix_x16_bytes(f.kind, r, c, g, Int32($1))) }
+            }
             return sum + Int(qs_matrix_data_bytes(f.kind, r, c) + qs_matrix_scale_bytes(f.kind, r, c, g)
                              + qs_matrix_zero_bytes(f.kind, r, c, g))
         }
