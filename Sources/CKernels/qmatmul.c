@@ -370,7 +370,7 @@ typedef struct {
     float *const *out;
     const int64_t *ldo;
     quantized_activations a;
-    const int32_t *bsum; // NF4 on the x16 layout: per activation row and block, the sum of its codes
+    const int32_t *bsum; // x16 layout, Q8 and NF4: per activation row and block, the sum of its codes
     int64_t n;
     int64_t chunk_rows;
     int64_t first_chunk[QS_MATMUL_MAX + 1]; // matrix m's chunks are first_chunk[m] ..< first_chunk[m + 1]
@@ -459,7 +459,7 @@ void qs_matmul_many(qs_pool *pool, qs_variant v, int count, float *const *out, c
         prep.a = w[0].format == QS_FORMAT_Q8 ? qs_activation_layout_wide(scratch, n, cols)
                                              : qs_activation_layout(scratch, n, cols);
         // The x16 kernels' block sums: for NF4 in the paired layout's room (n * cols bytes, unused on that path), for
-        // Q8 after the scales (the scratch holds 2 n * cols / 32 floats more than the int16 layout needs).
+        // Q8 after the scales (the scratch holds at least n * cols / 32 floats more than the int16 layout needs).
         if (prep.x16 && w[0].format == QS_FORMAT_NF4) prep.bsum = (int32_t *)prep.a.pq;
         if (prep.x16 && w[0].format == QS_FORMAT_Q8) prep.bsum = (int32_t *)(prep.a.d + n * (cols / 32));
         if (n * cols >= 32768 && threads > 1) qs_pool_run(pool, prepare_task, &prep);
