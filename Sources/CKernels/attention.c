@@ -81,6 +81,37 @@ __attribute__((target("avx2,f16c"))) static void to_f32_avx2(float *dst, const u
     for (; j < n; j++) dst[j] = qs_fp16_to_fp32(src[j]);
 }
 
+// The same three at 512 bits (the tails masked), for the avx512 and vnni variants.
+#define AVX512_ATT __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+AVX512_ATT static float dot_avx512(const float *a, const float *b, int64_t n) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int64_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + j + 16), _mm512_loadu_ps(b + j + 16), acc1);
+    }
+    for (; j < n; j += 16) {
+        const __mmask16 m = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + j), _mm512_maskz_loadu_ps(m, b + j), acc0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+AVX512_ATT static void axpy_avx512(float *y, float a, const float *x, int64_t n) {
+    const __m512 va = _mm512_set1_ps(a);
+    for (int64_t j = 0; j < n; j += 16) {
+        const __mmask16 m = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        _mm512_mask_storeu_ps(y + j, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + j), _mm512_maskz_loadu_ps(m, y + j)));
+    }
+}
+
+AVX512_ATT static void to_f32_avx512(float *dst, const uint16_t *src, int64_t n) {
+    for (int64_t j = 0; j < n; j += 16) {
+        const __mmask16 m = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        _mm512_mask_storeu_ps(dst + j, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, src + j)));
+    }
+}
+
 static float dot_scalar(const float *a, const float *b, int64_t n) {
     float sum = 0;
     for (int64_t j = 0; j < n; j++) sum += a[j] * b[j];
@@ -121,7 +152,9 @@ static void load_row(float *row, const qs_kv_layer *c, int values, int64_t slot,
         return;
     }
     const uint16_t *h = (const uint16_t *)base + slot * kv_dim + kvh * d;
-    if (simd) to_f32_avx2(row, h, d); else to_f32_scalar(row, h, d);
+    if (simd == 2) to_f32_avx512(row, h, d);
+    else if (simd) to_f32_avx2(row, h, d);
+    else to_f32_scalar(row, h, d);
 }
 
 int64_t qs_attention_scratch(qs_attention_shape s, int64_t max_positions) {
@@ -133,7 +166,8 @@ int64_t qs_attention_scratch(qs_attention_shape s, int64_t max_positions) {
 // first ... pos[i]. scratch: group * positions scores, then one converted key or value row.
 static void attend(const attention_job *job, int64_t i, int64_t kvh, float *scratch) {
     const qs_attention_shape s = job->shape;
-    const int simd = job->variant >= QS_VARIANT_AVX2;
+    // 0 scalar, 1 AVX2, 2 AVX-512.
+    const int simd = job->variant >= QS_VARIANT_AVX512 ? 2 : job->variant >= QS_VARIANT_AVX2;
     const int64_t d = s.head_dim, kv_dim = s.kv_heads * d, group = s.heads / s.kv_heads;
     const int64_t last = job->pos[i];
     const int64_t first = (s.window > 0 && last - s.window + 1 > 0) ? last - s.window + 1 : 0;
@@ -146,7 +180,9 @@ static void attend(const attention_job *job, int64_t i, int64_t kvh, float *scra
         int64_t p = first + t;
         load_row(row, &job->cache, 0, (int64_t)table[p / s.block_size] * s.block_size + p % s.block_size, kvh, d, kv_dim, simd);
         for (int64_t g = 0; g < group; g++)
-            scores[g * len + t] = (simd ? dot_avx2(q + g * d, row, d) : dot_scalar(q + g * d, row, d)) * s.scale;
+            scores[g * len + t] = (simd == 2 ? dot_avx512(q + g * d, row, d)
+                                   : simd   ? dot_avx2(q + g * d, row, d)
+                                            : dot_scalar(q + g * d, row, d)) * s.scale;
     }
     for (int64_t g = 0; g < group; g++) {
         float *sg = scores + g * len, max = -INFINITY, sum = 0;
@@ -162,7 +198,9 @@ static void attend(const attention_job *job, int64_t i, int64_t kvh, float *scra
         load_row(row, &job->cache, 1, (int64_t)table[p / s.block_size] * s.block_size + p % s.block_size, kvh, d, kv_dim, simd);
         for (int64_t g = 0; g < group; g++) {
             float *o = job->out + i * s.heads * d + (kvh * group + g) * d;
-            if (simd) axpy_avx2(o, scores[g * len + t], row, d); else axpy_scalar(o, scores[g * len + t], row, d);
+            if (simd == 2) axpy_avx512(o, scores[g * len + t], row, d);
+            else if (simd) axpy_avx2(o, scores[g * len + t], row, d);
+            else axpy_scalar(o, scores[g * len + t], row, d);
         }
     }
 }
