@@ -175,27 +175,21 @@ void x16_split_wide(int16_t *q16, int32_t *bsum, int64_t count) {
     }
 }
 
-#define X16_TILES(R)                                                                                              \
-    X16 static void q4_tile_##R(int C, float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a, \
-                                const int32_t *bsum, int64_t G, int64_t i) {                                      \
+// Tile functions for a format and row-group count, choosing the activation rows' count at run time.
+#define X16_4BIT_TILE(NAME, R, FORMAT)                                                                            \
+    X16 static void NAME(int C, float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a,     \
+                         const int32_t *bsum, int64_t G, int64_t i) {                                             \
         switch (C) {                                                                                              \
-        case 4: x16_4bit_tile(R, 4, QS_FORMAT_Q4, out, ldo, w, a, bsum, G, i); break;                             \
-        case 3: x16_4bit_tile(R, 3, QS_FORMAT_Q4, out, ldo, w, a, bsum, G, i); break;                             \
-        case 2: x16_4bit_tile(R, 2, QS_FORMAT_Q4, out, ldo, w, a, bsum, G, i); break;                             \
-        default: x16_4bit_tile(R, 1, QS_FORMAT_Q4, out, ldo, w, a, bsum, G, i); break;                            \
-        }                                                                                                         \
-    }                                                                                                             \
-    X16 static void nf4_tile_##R(int C, float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a, \
-                                 const int32_t *bsum, int64_t G, int64_t i) {                                     \
-        switch (C) {                                                                                              \
-        case 4: x16_4bit_tile(R, 4, QS_FORMAT_NF4, out, ldo, w, a, bsum, G, i); break;                            \
-        case 3: x16_4bit_tile(R, 3, QS_FORMAT_NF4, out, ldo, w, a, bsum, G, i); break;                            \
-        case 2: x16_4bit_tile(R, 2, QS_FORMAT_NF4, out, ldo, w, a, bsum, G, i); break;                            \
-        default: x16_4bit_tile(R, 1, QS_FORMAT_NF4, out, ldo, w, a, bsum, G, i); break;                           \
+        case 4: x16_4bit_tile(R, 4, FORMAT, out, ldo, w, a, bsum, G, i); break;                                   \
+        case 3: x16_4bit_tile(R, 3, FORMAT, out, ldo, w, a, bsum, G, i); break;                                   \
+        case 2: x16_4bit_tile(R, 2, FORMAT, out, ldo, w, a, bsum, G, i); break;                                   \
+        default: x16_4bit_tile(R, 1, FORMAT, out, ldo, w, a, bsum, G, i); break;                                  \
         }                                                                                                         \
     }
-X16_TILES(1)
-X16_TILES(2)
+X16_4BIT_TILE(q4_tile_1, 1, QS_FORMAT_Q4)
+X16_4BIT_TILE(q4_tile_2, 2, QS_FORMAT_Q4)
+X16_4BIT_TILE(nf4_tile_1, 1, QS_FORMAT_NF4)
+X16_4BIT_TILE(nf4_tile_2, 2, QS_FORMAT_NF4)
 
 X16 static void q8_tile(int C, float *out, int64_t ldo, const qs_matrix *w, const quantized_activations *a,
                         const int32_t *bsum, int64_t G, int64_t i) {

@@ -1,6 +1,7 @@
 // Quantizers (FP32 -> Q8, Q4, NF4) and row dequantizers (any format -> FP32). Run at load time and for
 // prefill tiles; the formats are described in CKernels.h.
 #include "CKernels.h"
+#include "x16_layout.h"
 #include "q4_group.h"
 #include <math.h>
 #include <string.h>
@@ -153,18 +154,10 @@ void qs_matrix_dequantize_rows(float *dst, const qs_matrix *w, int64_t r0, int64
     }
     if (w->layout == QS_LAYOUT_X16) {
         // Row by row through the row-major layout.
-        const int64_t groups = qs_matrix_scale_bytes(w->format, 1, cols, w->group) / (w->format == QS_FORMAT_NF4 ? 4 : 2);
-        uint8_t data[cols];
-        float scales[groups];
-        uint8_t zeros[groups];
-        qs_matrix row = *w;
-        row.rows = 1;
-        row.layout = QS_LAYOUT_ROWS;
-        row.data = data;
-        row.scales = scales;
-        row.zeros = w->format == QS_FORMAT_Q4 ? zeros : NULL;
+        uint8_t data[cols], zeros[cols / 32];
+        float scales[cols / 32];
         for (int64_t r = r0; r < r1; r++, dst += cols) {
-            qs_matrix_unpack_x16_rows(data, scales, (uint8_t *)row.zeros, w, r, r + 1);
+            const qs_matrix row = x16_unpacked_row(w, r, data, scales, zeros);
             qs_matrix_dequantize_rows(dst, &row, 0, 1);
         }
         return;

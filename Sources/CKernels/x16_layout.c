@@ -1,7 +1,7 @@
 // The x16 layout of the quantized formats (CKernels.h): sixteen weight rows interleaved so that one 512-bit register
 // holds the same few columns of all sixteen, lane j being row j. Packing and unpacking are exact copies of codes and
 // scales; nothing is rounded again.
-#include "CKernels.h"
+#include "x16_layout.h"
 #include <string.h>
 
 // Row group G (rows 16G ..< 16G + 16), block b (columns 32b ..< 32b + 32); rows past the matrix's end are zero.
@@ -102,4 +102,15 @@ void qs_matrix_unpack_x16_rows(void *data, void *scales, uint8_t *zeros, const q
             if (zeros) zeros[(r - r0) * groups + g] = src->zeros[o];
         }
     }
+}
+
+qs_matrix x16_unpacked_row(const qs_matrix *w, int64_t r, void *data, void *scales, uint8_t *zeros) {
+    qs_matrix row = *w;
+    row.rows = 1;
+    row.layout = QS_LAYOUT_ROWS;
+    row.data = data;
+    row.scales = scales;
+    row.zeros = w->format == QS_FORMAT_Q4 ? zeros : NULL;
+    qs_matrix_unpack_x16_rows(data, scales, (uint8_t *)row.zeros, w, r, r + 1);
+    return row;
 }
