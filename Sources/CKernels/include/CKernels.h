@@ -15,7 +15,7 @@ extern "C" {
 typedef enum { QS_VARIANT_SCALAR = 0, QS_VARIANT_AVX2 = 1, QS_VARIANT_AVX512 = 2, QS_VARIANT_VNNI = 3 } qs_variant;
 
 /// The best variant this CPU supports, or the one named by QS_KERNELS=scalar|avx2|avx512|vnni (never above the
-/// CPU's). `vnni` is chosen by default since its device check passed (QS_VNNI_BY_DEFAULT in cpu.c).
+/// CPU's). `vnni` is chosen only when named until its device check passes on the current code (QS_VNNI_BY_DEFAULT).
 qs_variant qs_best_variant(void);
 /// Whether this CPU can run a variant.
 int qs_variant_supported(qs_variant v);
