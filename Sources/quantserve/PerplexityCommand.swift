@@ -42,7 +42,8 @@ struct PerplexityCommand: Command {
         let start = DispatchTime.now().uptimeNanoseconds
         let r = try Perplexity.evaluate(model: loaded.model, base: base, tokens: tokens,
                                         bos: tokenizer.addsBOS ? tokenizer.bosTokenID : nil,
-                                        contextSize: contextSize, maxChunks: maxChunks, cacheType: cacheType)
+                                        contextSize: contextSize, maxChunks: maxChunks, cacheType: cacheType,
+                                        progress: { ChildProgress.report("quality", $0, $1) })
         var object: [String: Any] = [
             "ppl": r.perplexity, "quant": loaded.model.level.rawValue, "ctx_size": contextSize, "chunks": r.chunks,
             "scored_tokens": r.scoredTokens, "kv_cache_dtype": cacheType.rawValue,

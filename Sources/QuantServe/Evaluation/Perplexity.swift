@@ -30,9 +30,10 @@ public enum Perplexity {
     ///   - base: a second model (another quantization level of the same weights) to compare against.
     ///   - maxChunks: evaluate at most this many chunks.
     ///   - cacheType: the KV cache element type of `model` (`base` always runs with fp16).
+    ///   - progress: called with (chunks done, chunks in all) before the first chunk and after each.
     public static func evaluate(
         model: TransformerModel, base: TransformerModel? = nil, tokens: [Int32], bos: Int32?, contextSize: Int,
-        maxChunks: Int? = nil, cacheType: KVCacheType = .fp16
+        maxChunks: Int? = nil, cacheType: KVCacheType = .fp16, progress: (Int, Int) -> Void = { _, _ in }
     ) throws -> PerplexityResult {
         guard contextSize >= 8, contextSize <= model.configuration.contextLength else {
             throw PerplexityError.invalidContextSize(contextSize)
@@ -48,7 +49,9 @@ public enum Perplexity {
         var logProbs = [Double](repeating: 0, count: vocab)
         var baseLogProbs = [Double](repeating: 0, count: vocab)
 
+        progress(0, chunks)
         for c in 0..<chunks {
+            defer { progress(c + 1, chunks) }
             var chunk = Array(tokens[(c * contextSize)..<((c + 1) * contextSize)])
             if let bos { chunk[0] = bos }
             cache.reset()

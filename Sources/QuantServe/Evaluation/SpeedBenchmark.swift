@@ -26,8 +26,17 @@ public enum SpeedBenchmark {
     public static func run(path: String, level: QuantLevel, context: ComputeContext, promptTokens: Int = 128,
                            decodeTokens: Int = 64, repetitions: Int = 5, cacheType: KVCacheType = .fp16,
                            log: (String) -> Void = { _ in }) throws -> SpeedResult {
-        precondition(repetitions > 0, "at least one repetition")
         let loaded = try ModelLoader.load(path: path, level: level, context: context, log: log)
+        return try measure(loaded, context: context, promptTokens: promptTokens, decodeTokens: decodeTokens,
+                           repetitions: repetitions, cacheType: cacheType)
+    }
+
+    /// Measures a model already loaded with `context` (on the thread that owns it).
+    /// - Parameter progress: called with (rounds done, rounds in all) as the rounds finish, the warm-up included.
+    public static func measure(_ loaded: LoadedModel, context: ComputeContext, promptTokens: Int = 128,
+                               decodeTokens: Int = 64, repetitions: Int = 5, cacheType: KVCacheType = .fp16,
+                               progress: (Int, Int) -> Void = { _, _ in }) throws -> SpeedResult {
+        precondition(repetitions > 0, "at least one repetition")
         let model = loaded.model
         // A fixed, deterministic prompt: token ids cycling through the ordinary vocabulary.
         let vocab = min(loaded.tokenizer.vocabularySize, model.configuration.vocabularySize)
@@ -48,34 +57,59 @@ public enum SpeedBenchmark {
             return (Double(promptTokens) / prefill, Double(decodeTokens) / DispatchTime.now().seconds(since: decodeStart))
         }
         // Warm-up: page faults and first-call costs stay out of the timings.
+        progress(0, repetitions + 1)
         _ = try round()
+        progress(1, repetitions + 1)
         var rates: [(prefill: Double, decode: Double)] = []
-        for _ in 0..<repetitions { rates.append(try round()) }
+        for r in 0..<repetitions {
+            rates.append(try round())
+            progress(r + 2, repetitions + 1)
+        }
         let n = Double(repetitions)
         let decode = rates.reduce(0) { $0 + $1.decode } / n
         // Read rate over 256 MiB, well past any cache, with the same threads; the best of five passes.
         let bandwidth = qs_read_bandwidth(context.pool, 256 << 20, 5)
         let bytes = model.decodeBytesPerToken(positions: promptTokens + decodeTokens / 2, cacheType: cacheType)
-        return SpeedResult(quant: level.rawValue, weights_bytes: model.weightBytes, load_s: loaded.loadSeconds,
+        return SpeedResult(quant: model.level.rawValue, weights_bytes: model.weightBytes, load_s: loaded.loadSeconds,
                            prefill_tok_s: rates.reduce(0) { $0 + $1.prefill } / n, decode_tok_s: decode,
                            read_bandwidth_bytes_s: bandwidth, bytes_per_token: bytes,
                            decode_bandwidth_pct: bandwidth > 0 ? 100 * decode * Double(bytes) / bandwidth : 0)
     }
 }
 
+/// What one burst of concurrent sequences measured at the engine boundary (`Engine.submit` to its events).
+public struct BatchedRun: Sendable {
+    /// Decode tokens per second across the sequences (llama-batched-bench's S_TG).
+    public var aggregateTokensPerSecond: Double
+    /// Per sequence: submit to first token, and the mean time between its later tokens (seconds).
+    public var timesToFirstToken: [Double]
+    public var timesPerOutputToken: [Double]
+}
+
 /// Decode throughput across concurrent sequences, as llama-batched-bench reports it (S_TG): `concurrency` sequences
-/// with prompts of `promptTokens` are prefilled together in one step, then decode `decodeTokens` each, together;
-/// the rate counts the tokens after the first of each sequence over the time from the first to the last.
+/// with prompts of `promptTokens` are submitted at once and prefilled together in one step (when the engine's batch
+/// allows), then decode `decodeTokens` each, together; the rate counts the tokens after the first of each sequence
+/// over the time from the first to the last. `salt` varies the prompts, so that runs share no cached prefix.
 public enum BatchedDecodeBenchmark {
     public static func run(engine: Engine, concurrency: Int, promptTokens: Int = 128, decodeTokens: Int = 64) throws -> Double {
+        try measure(engine: engine, concurrency: concurrency, promptTokens: promptTokens, decodeTokens: decodeTokens)
+            .aggregateTokensPerSecond
+    }
+
+    public static func measure(engine: Engine, concurrency: Int, promptTokens: Int = 128, decodeTokens: Int = 64,
+                               salt: Int = 0) throws -> BatchedRun {
         precondition(concurrency > 0 && decodeTokens > 1)
         let vocab = min(engine.tokenizer.vocabularySize, engine.description.configuration.vocabularySize)
+        let span = max(vocab - 1000, 1)
         let requests = (0..<concurrency).map { s in
-            GenerationRequest(prompt: (0..<promptTokens).map { Int32(1000 + ($0 * 7919 + s * 104_729) % max(vocab - 1000, 1)) },
+            GenerationRequest(prompt: (0..<promptTokens).map { Int32(1000 + ($0 * 7919 + (s + salt * 4099) * 104_729) % span) },
                               maxTokens: decodeTokens, sampling: .greedy, ignoreEndOfGeneration: true)
         }
-        let clock = Mutex((first: [DispatchTime?](repeating: nil, count: concurrency), last: DispatchTime.now(), tokens: 0))
+        struct Clock { var first: [DispatchTime?]; var last: [DispatchTime?]; var count: [Int]; var end: DispatchTime }
+        let clock = Mutex(Clock(first: .init(repeating: nil, count: concurrency), last: .init(repeating: nil, count: concurrency),
+                                count: .init(repeating: 0, count: concurrency), end: DispatchTime.now()))
         let group = DispatchGroup()
+        let start = DispatchTime.now()
         for (i, r) in requests.enumerated() {
             group.enter()
             try engine.submit(r) { event in
@@ -83,8 +117,10 @@ public enum BatchedDecodeBenchmark {
                 case .token:
                     let now = DispatchTime.now()
                     clock.withLock { c in
-                        if c.first[i] == nil { c.first[i] = now } else { c.tokens += 1 }
-                        c.last = now
+                        if c.first[i] == nil { c.first[i] = now }
+                        c.last[i] = now
+                        c.count[i] += 1
+                        c.end = now
                     }
                 case .finished, .failed: group.leave()
                 }
@@ -92,9 +128,17 @@ public enum BatchedDecodeBenchmark {
         }
         group.wait()
         return clock.withLock { c in
-            let start = c.first.compactMap { $0 }.min() ?? c.last
-            let seconds = c.last.seconds(since: start)
-            return seconds > 0 ? Double(c.tokens) / seconds : 0
+            let begin = c.first.compactMap { $0 }.min() ?? c.end
+            let seconds = c.end.seconds(since: begin)
+            let decoded = c.count.reduce(0) { $0 + max($1 - 1, 0) }
+            var ttft: [Double] = [], tpot: [Double] = []
+            for i in 0..<concurrency {
+                guard let first = c.first[i], let last = c.last[i] else { continue }
+                ttft.append(first.seconds(since: start))
+                if c.count[i] > 1 { tpot.append(last.seconds(since: first) / Double(c.count[i] - 1)) }
+            }
+            return BatchedRun(aggregateTokensPerSecond: seconds > 0 ? Double(decoded) / seconds : 0,
+                              timesToFirstToken: ttft, timesPerOutputToken: tpot)
         }
     }
 }

@@ -26,6 +26,9 @@ public final class ComputeContext {
     }
 
     public var variantName: String { String(cString: qs_variant_name(variant)) }
+
+    /// The kernel variant a new context picks on this CPU (with `QS_KERNELS` applied).
+    public static var bestVariantName: String { String(cString: qs_variant_name(qs_best_variant())) }
 }
 
 #if canImport(Glibc)
