@@ -8,6 +8,8 @@ HOST         ?= 127.0.0.1
 PORT         ?= 8080
 BIN          := .build/release/quantserve
 APT_PACKAGES := libopenblas-dev libmicrohttpd-dev pkg-config python3 python3-pip python3-venv unzip
+# rsvg-convert renders `bench --plot`'s SVG in the tests.
+TEST_PACKAGES := librsvg2-bin
 # The official `openai` client, for the test that drives the server with it (never used by the product).
 VENV         := .venv
 OPENAI_PIN   := openai>=1.40,<4
@@ -22,9 +24,11 @@ KERNEL_CC    ?= $(shell command -v clang || command -v cc)
 run: deps model build serve
 
 test: deps model gemma-model venv kernel-check
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(TEST_PACKAGES)"
 	$(SWIFT) build $(TEST_FLAGS) --build-tests
 	$(SWIFT) test $(TEST_FLAGS) --skip-build
 	$(VENV)/bin/python Tests/openai/check_openai_client.py --binary $(BIN) --model $(MODEL)
+	python3 Tests/bench/check_bench.py --binary $(BIN) --model $(MODEL)
 	python3 Tests/soak/soak.py --binary $(BIN) --model $(MODEL) --short
 
 build: deps

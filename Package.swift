@@ -56,9 +56,15 @@ let package = Package(
             path: "Sources/QuantServeHTTP",
             swiftSettings: checkedSwift
         ),
+        .target(
+            name: "QuantServeLoad",
+            dependencies: ["QuantServeJSON"],
+            path: "Sources/QuantServeLoad",
+            swiftSettings: checkedSwift
+        ),
         .executableTarget(
             name: "quantserve",
-            dependencies: ["QuantServe", "QuantServeHTTP"],
+            dependencies: ["QuantServe", "QuantServeHTTP", "QuantServeLoad"],
             path: "Sources/quantserve"
         ),
         .testTarget(
@@ -69,7 +75,7 @@ let package = Package(
         ),
         .testTarget(
             name: "QuantServeHTTPTests",
-            dependencies: ["QuantServeHTTP", "QuantServe", "QuantServeJSON"],
+            dependencies: ["QuantServeHTTP", "QuantServe", "QuantServeJSON", "QuantServeLoad"],
             path: "Tests/QuantServeHTTPTests"
         ),
     ]

@@ -69,6 +69,14 @@ struct ParsedArguments {
         return v
     }
 
+    func double(_ name: String, range: ClosedRange<Double>) throws -> Double? {
+        guard let raw = values[name] else { return nil }
+        guard let v = Double(raw), v.isFinite, range.contains(v) else {
+            throw UsageError("'--\(name)' must be a number in \(range.lowerBound)...\(range.upperBound), got '\(raw)'")
+        }
+        return v
+    }
+
     func float(_ name: String, range: ClosedRange<Float>) throws -> Float? {
         guard let raw = values[name] else { return nil }
         guard let v = Float(raw), v.isFinite, range.contains(v) else {

@@ -58,7 +58,7 @@ struct BenchCommand: Command {
             return
         }
 
-        let usdPerHour = try arguments.float("usd-per-hour", range: 0...1_000_000).map(Double.init) ?? BenchEconomics.defaultUSDPerHour
+        let usdPerHour = try arguments.double("usd-per-hour", range: 0...1_000_000) ?? BenchEconomics.defaultUSDPerHour
         let quality = arguments.flag("quality")
         let qualityChunks = try arguments.int("quality-chunks", range: 0...1_000_000) ?? 8
         let qualityText = try quality ? findQualityText(arguments.string("quality-text")) : nil

@@ -9,8 +9,8 @@ protocol Command {
     static func run(_ arguments: ParsedArguments) throws
 }
 
-let commands: [any Command.Type] = [ServeCommand.self, GenerateCommand.self, TokenizeCommand.self, PerplexityCommand.self, BenchCommand.self,
-                                     QuantizeCommand.self, InspectCommand.self]
+let commands: [any Command.Type] = [ServeCommand.self, GenerateCommand.self, TokenizeCommand.self, PerplexityCommand.self,
+                                     BenchCommand.self, BenchServeCommand.self, QuantizeCommand.self, InspectCommand.self]
 
 func printError(_ message: String) {
     FileHandle.standardError.write(Data("quantserve: \(message)\n".utf8))
@@ -18,7 +18,7 @@ func printError(_ message: String) {
 
 @MainActor func topLevelUsage() -> String {
     var lines = ["usage: quantserve COMMAND [options]", "", "commands:"]
-    for c in commands { lines.append("  " + c.name.padding(toLength: 12, withPad: " ", startingAt: 0) + c.summary) }
+    for c in commands { lines.append("  " + c.name.padding(toLength: 13, withPad: " ", startingAt: 0) + c.summary) }
     lines.append("")
     lines.append("Run 'quantserve COMMAND --help' for a command's options.")
     return lines.joined(separator: "\n")
@@ -29,12 +29,15 @@ guard let first = argv.first, first != "--help", first != "-h", first != "help" 
     print(topLevelUsage())
     exit(argv.isEmpty ? 1 : 0)
 }
-guard let command = commands.first(where: { $0.name == first }) else {
+// Two-word commands ("bench serve") before one-word ones.
+let twoWords = argv.count > 1 ? "\(first) \(argv[1])" : ""
+let matched = commands.first { $0.name == twoWords } ?? commands.first { $0.name == first }
+guard let command = matched else {
     printError("unknown command '\(first)'\n\n\(topLevelUsage())")
     exit(1)
 }
 do {
-    let parsed = try ParsedArguments(Array(argv.dropFirst()), specs: command.options)
+    let parsed = try ParsedArguments(Array(argv.dropFirst(command.name.split(separator: " ").count)), specs: command.options)
     if parsed.helpRequested {
         print(usage(command: command.name, summary: command.summary, specs: command.options))
         exit(0)
