@@ -77,6 +77,26 @@ final class CLITests: XCTestCase {
                         "'--ctx-size' must be an integer in 8...")
         try assertFails(["bench", "--model", model, "--quant", "fp16,bogus"], "unknown quantization level 'bogus'")
         try assertFails(["bench", "--model", model, "--repetitions", "0"], "'--repetitions' must be an integer in 1...1000, got '0'")
+        try assertFails(["bench", "--model", model, "--concurrency", "0,4"], "'--concurrency' must be a comma-separated list of integers in 1...4096, got '0,4'")
+        try assertFails(["bench", "--model", model, "--concurrency", "4,4"], "'--concurrency' lists a value twice")
+        try assertFails(["bench", "--model", model, "--quant", "int8,int8"], "'--quant' lists a level twice")
+        try assertFails(["bench", "--model", model, "--usd-per-hour", "-1"], "'--usd-per-hour' must be a number")
+        try assertFails(["bench", "--model", model, "--plot", "/nonexistent/dir/p.svg"], "cannot write the plot to '/nonexistent/dir/p.svg'")
+        try assertFails(["bench", "--model", model, "--quality", "--quality-text", "/nonexistent.txt"], "cannot read '/nonexistent.txt'")
+        try assertFails(["bench", "--model", model, "--concurrency", "32", "--max-seqs", "8"], "'--max-seqs' (8) is below the highest '--concurrency' (32)")
+        try assertFails(["bench", "serve"], "missing required option '--url'")
+        try assertFails(["bench", "serve", "--url", "https://127.0.0.1:1"], "only http:// is supported")
+        try assertFails(["bench", "serve", "--url", "http://127.0.0.1:1", "--endpoint", "embeddings"], "'--endpoint' must be completions or chat")
+        try assertFails(["bench", "serve", "--url", "http://127.0.0.1:1", "--concurrency", "4", "--request-rate", "2"],
+                        "'--concurrency' and '--request-rate' exclude each other")
+        try assertFails(["bench", "serve", "--url", "http://127.0.0.1:1", "--goodput", "ttft=5"], "'--goodput' takes NAME:MS pairs")
+        try assertFails(["bench", "serve", "--url", "http://127.0.0.1:1", "--dataset", "/x.jsonl", "--input-len", "8"],
+                        "'--input-len' and '--dataset' exclude each other")
+        // Nothing listens on port 1: a clear error, not a report of zero requests.
+        try assertFails(["bench", "serve", "--url", "http://127.0.0.1:1", "--model", "m"], "cannot connect: 127.0.0.1:1: Connection refused")
+        let badDataset = try writeTemporary("{\"prompt\": \"ok\"}\n{\"text\": 3}\n")
+        try assertFails(["bench", "serve", "--url", "http://127.0.0.1:1", "--model", "m", "--dataset", badDataset.path],
+                        "dataset line 2: needs \"prompt\" (a string) or \"messages\" (a list)")
         try assertFails(["generate", "--model", model, "--prompt", "a", "--kv-cache-dtype", "int4"],
                         "unknown KV cache type 'int4' (known: fp16, int8)")
         try assertFails(["generate", "--model", model, "--prompt", "a", "--seed", "x"], "'--seed' must be a non-negative integer")
@@ -194,9 +214,30 @@ final class CLITests: XCTestCase {
             let decode = try XCTUnwrap(row["decode_tok_s"] as? Double), share = try XCTUnwrap(row["decode_bandwidth_pct"] as? Double)
             XCTAssertEqual(share, 100 * decode * Double(bytes) / bandwidth, accuracy: 1e-6 * share)
         }
+        // The economics fields: every one a number, the cost from the aggregate rate at the default price.
+        for row in rows {
+            for key in ["peak_rss_bytes", "aggregate_tok_s", "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms",
+                        "throughput_vs_fp16", "usd_per_million_tokens"] {
+                XCTAssertNotNil(row[key] as? Double ?? (row[key] as? Int).map(Double.init), key)
+            }
+            let aggregate = try XCTUnwrap(row["aggregate"] as? [String: Double])
+            XCTAssertEqual(Set(aggregate.keys), ["1", "16"])
+            XCTAssertEqual(aggregate["16"], row["aggregate_tok_s"] as? Double)
+            let usd = try XCTUnwrap(row["usd_per_million_tokens"] as? Double)
+            XCTAssertEqual(usd, 0.10 / (aggregate["16"]! * 3600) * 1e6, accuracy: 1e-9 * usd)
+            XCTAssertNil(row["ppl_ratio"], "quality only with --quality")
+        }
+        XCTAssertEqual(rows[0]["throughput_vs_fp16"] as? Double, 1)
         let table = try run(["bench", "--model", Fixtures.path("tiny-qwen2.gguf"), "--quant", "int8",
-                             "--prompt-tokens", "16", "--decode-tokens", "4"])
+                             "--prompt-tokens", "16", "--decode-tokens", "4", "--concurrency", "2", "--markdown"])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        XCTAssertTrue(table.stdout.contains("| level | weights | peak RSS | memory vs fp16 |"), table.stdout)
         XCTAssertTrue(table.stdout.contains("| int8 |"), table.stdout)
+        XCTAssertTrue(table.stdout.contains("aggregate tok/s (2 seqs)"), table.stdout)
+        XCTAssertTrue(table.stdout.contains("cost at 0.100 USD/hour"), table.stdout)
+        // Without a terminal, the progress display is a plain line per phase on stderr.
+        XCTAssertTrue(table.stderr.contains("bench [1/1] int8: loading"), table.stderr)
+        XCTAssertTrue(table.stderr.contains("bench: done in"), table.stderr)
     }
 
     func testInspectDescribesTheModel() throws {
