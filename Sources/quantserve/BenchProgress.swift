@@ -4,7 +4,7 @@ import Foundation
 /// On a terminal one line rewritten in place; otherwise a plain line per phase; nothing when quiet (`--json`).
 final class BenchProgress: @unchecked Sendable {
     /// Each phase's share of one level's time (roughly as measured on the default model).
-    private static let weights: [String: Double] = ["load": 0.25, "rounds": 0.35, "serving": 0.2, "quality": 0.2]
+    private static let weights: [String: Double] = ["load": 0.25, "rounds": 0.35, "serving": 0.2, "quality": 0.2, "tasks": 0.6]
 
     private let lock = NSLock()
     private let levels: [String]
@@ -16,9 +16,9 @@ final class BenchProgress: @unchecked Sendable {
     /// The level and phase of the last plain line written.
     private var lastKey = ""
 
-    init(levels: [String], quality: Bool, quiet: Bool) {
+    init(levels: [String], quality: Bool, tasks: Bool, quiet: Bool) {
         self.levels = levels
-        phases = ["load", "rounds", "serving"] + (quality ? ["quality"] : [])
+        phases = ["load", "rounds", "serving"] + (quality ? ["quality"] : []) + (tasks ? ["tasks"] : [])
         self.quiet = quiet
     }
 
@@ -58,6 +58,7 @@ final class BenchProgress: @unchecked Sendable {
         case "rounds": "single-stream rounds"
         case "serving": "concurrency runs"
         case "quality": "perplexity chunks against fp16"
+        case "tasks": "task suites (generating, then running the tests)"
         default: phase
         }
     }

@@ -21,11 +21,15 @@ enum ChildProgress {
     }
 }
 
-/// Runs this executable again as a child (`quantserve ARGS`), its progress lines passed to `onProgress` as they
-/// come, and returns its standard output. Throws with the end of its stderr when it fails.
-func runChild(_ arguments: [String], onProgress: @escaping @Sendable (String, Int, Int) -> Void) throws -> Data {
+/// This executable's own path.
+var ownExecutable: URL { URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath() }
+
+/// Runs this executable again as a child (`quantserve ARGS`; or `executable`), its progress lines passed to
+/// `onProgress` as they come, and returns its standard output. Throws with the end of its stderr when it fails.
+func runChild(_ arguments: [String], executable: URL = ownExecutable,
+              onProgress: @escaping @Sendable (String, Int, Int) -> Void) throws -> Data {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    process.executableURL = executable
     process.arguments = arguments
     var environment = ProcessInfo.processInfo.environment
     environment[ChildProgress.environmentKey] = "1"
@@ -59,7 +63,7 @@ func runChild(_ arguments: [String], onProgress: @escaping @Sendable (String, In
     guard process.terminationReason == .exit, process.terminationStatus == 0 else {
         let how = process.terminationReason == .exit ? "exited with status \(process.terminationStatus)"
             : "was killed by signal \(process.terminationStatus)"
-        throw ChildFailure(description: "'quantserve \(arguments.prefix(5).joined(separator: " ")) ...' \(how):\n"
+        throw ChildFailure(description: "'\(executable.lastPathComponent) \(arguments.prefix(5).joined(separator: " ")) ...' \(how):\n"
                            + tail.lines.joined(separator: "\n"))
     }
     return output

@@ -8,15 +8,23 @@ public enum BenchTable {
         if !header.isEmpty { lines.append("") }
         let fp16 = rows.first { $0.quant == QuantLevel.fp16.rawValue }
         let concurrency = rows.first?.highestConcurrency ?? 1
-        lines.append("| level | weights | peak RSS | memory vs fp16 | throughput vs fp16 (\(concurrency) seqs) | quality loss (PPL) | KLD | same top-1 | USD per 1M tokens |")
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        let suites = Array(Set(rows.flatMap { $0.tasks?.keys.map { $0 } ?? [] })).sorted()
+        lines.append("| level | weights | peak RSS | memory vs fp16 | throughput vs fp16 (\(concurrency) seqs) | quality loss (PPL) | KLD | same top-1 |"
+                     + suites.map { " \($0) pass@1 (vs fp16) |" }.joined() + " USD per 1M tokens |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|" + String(repeating: "---:|", count: suites.count) + "---:|")
         for r in rows {
+            let taskCells = suites.map { suite -> String in
+                guard let score = r.tasks?[suite] else { return " – |" }
+                let delta = fp16?.tasks?[suite].map { String(format: " (%+.1f)", (score - $0) * 100) } ?? ""
+                return String(format: " %.1f%%", score * 100) + delta + " |"
+            }.joined()
             let memory = fp16.map { ratio(Double(r.weights_bytes), Double($0.weights_bytes)) } ?? "–"
             let loss = r.qualityLossPercent.map { String(format: "%+.2f%%", $0) } ?? "–"
             let kld = r.kld_mean.map { String(format: "%.4f", $0) } ?? "–"
             let top1 = r.same_top1.map { String(format: "%.1f%%", $0 * 100) } ?? "–"
             let speedup = r.throughput_vs_fp16.map { String(format: "%.2fx", $0) } ?? "–"
-            lines.append("| \(r.quant) | \(mib(r.weights_bytes)) | \(mib(r.peak_rss_bytes)) | \(memory) | \(speedup) | \(loss) | \(kld) | \(top1) | \(String(format: "%.3f", r.usd_per_million_tokens)) |")
+            lines.append("| \(r.quant) | \(mib(r.weights_bytes)) | \(mib(r.peak_rss_bytes)) | \(memory) | \(speedup) | \(loss) | \(kld) | \(top1) |"
+                         + taskCells + " \(String(format: "%.3f", r.usd_per_million_tokens)) |")
         }
         lines.append("")
         let levels = rows.first.map { $0.aggregate.keys.compactMap(Int.init).sorted() } ?? []

@@ -25,6 +25,8 @@ public struct LevelReport: Sendable, Codable, Equatable {
     public var ppl_ratio: Double?
     public var kld_mean: Double?
     public var same_top1: Double?
+    /// With `--tasks`: each task suite's pass@1 (0...1, greedy) at this level.
+    public var tasks: [String: Double]?
     public var usd_per_million_tokens: Double
     public var threads: Int
     /// The limit decode runs against (see `SpeedResult`).
@@ -36,7 +38,7 @@ public struct LevelReport: Sendable, Codable, Equatable {
                 decode_tok_s: Double, aggregate: [String: Double], aggregate_tok_s: Double, ttft_p50_ms: Double,
                 ttft_p99_ms: Double, tpot_p50_ms: Double, tpot_p99_ms: Double, throughput_vs_fp16: Double? = nil,
                 ppl: Double? = nil, ppl_ratio: Double? = nil, kld_mean: Double? = nil, same_top1: Double? = nil,
-                usd_per_million_tokens: Double, threads: Int, read_bandwidth_bytes_s: Double, bytes_per_token: Int,
+                tasks: [String: Double]? = nil, usd_per_million_tokens: Double, threads: Int, read_bandwidth_bytes_s: Double, bytes_per_token: Int,
                 decode_bandwidth_pct: Double) {
         self.quant = quant
         self.weights_bytes = weights_bytes
@@ -55,6 +57,7 @@ public struct LevelReport: Sendable, Codable, Equatable {
         self.ppl_ratio = ppl_ratio
         self.kld_mean = kld_mean
         self.same_top1 = same_top1
+        self.tasks = tasks
         self.usd_per_million_tokens = usd_per_million_tokens
         self.threads = threads
         self.read_bandwidth_bytes_s = read_bandwidth_bytes_s

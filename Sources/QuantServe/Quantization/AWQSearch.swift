@@ -20,7 +20,7 @@ struct AWQSearch {
     static let gptq = GPTQ()
     /// Every setting that changes the result, part of the cache key.
     static var defaultSettings: String {
-        "grid=\(scaleGrid)/\(scaleCoarseStep),clip=\(clipGrid)/\(clipCoarseStep),scoreTokens=\(scaleSearchTokens),gptq=\(gptq.damping)/\(gptq.maximumBlock)/actorder"
+        (QuantLevel.int4Group == 128 ? "" : "group=\(QuantLevel.int4Group),") + "grid=\(scaleGrid)/\(scaleCoarseStep),clip=\(clipGrid)/\(clipCoarseStep),scoreTokens=\(scaleSearchTokens),gptq=\(gptq.damping)/\(gptq.maximumBlock)/actorder"
     }
 
     /// Runs `tokens` through the (FP32) model and searches every layer.

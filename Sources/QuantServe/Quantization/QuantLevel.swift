@@ -1,3 +1,4 @@
+import Foundation
 import CKernels
 
 /// The precision weights are held at in memory, chosen with `--quant`.
@@ -22,6 +23,12 @@ public enum QuantLevel: String, Sendable, CaseIterable {
         return level
     }
 
+    /// The int4 levels' group (values per scale and zero point); QS_INT4_GROUP=64 or 32 overrides it (measurement).
+    static let int4Group: Int = {
+        let raw = ProcessInfo.processInfo.environment["QS_INT4_GROUP"].flatMap { Int($0) }
+        return [128, 64, 32].contains(raw ?? 0) ? raw! : 128
+    }()
+
     /// The format of a matrix of this level with `cols` inputs. The output matrix (`isOutput`) stays at int8 under
     /// the 4-bit levels, as llama.cpp keeps it at 6-8 bits; shapes a format cannot tile fall back to int8.
     func format(cols: Int, isOutput: Bool) -> MatrixFormat {
@@ -31,7 +38,7 @@ public enum QuantLevel: String, Sendable, CaseIterable {
         case .int8: return .int8(cols: cols)
         case .int4, .int4RTN:
             if isOutput { return .int8(cols: cols) }
-            guard let group = [128, 64, 32].first(where: { cols % $0 == 0 }) else { return .int8(cols: cols) }
+            guard let group = [Self.int4Group, 64, 32].first(where: { cols % $0 == 0 }) else { return .int8(cols: cols) }
             return MatrixFormat(kind: QS_FORMAT_Q4, group: group)
         case .nf4:
             if isOutput || cols % 64 != 0 { return .int8(cols: cols) }
