@@ -57,4 +57,9 @@ extension GGUFFile: TensorSource {
     func storedMatrix(_ name: String, rows: Int, cols: Int, level: QuantLevel, format: MatrixFormat) throws -> WeightMatrix? {
         nil
     }
+
+    func releasePages(_ name: String) {
+        guard let t = tensor(name) else { return }
+        file.releasePages(t.fileOffset..<(t.fileOffset + t.byteCount))
+    }
 }

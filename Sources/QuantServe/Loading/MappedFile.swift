@@ -25,6 +25,18 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: base, count: size)
     }
 
+    /// Drops the pages of `range` from this process's resident set (MADV_DONTNEED): they stay in the page cache and
+    /// come back on the next read, so a loader that has consumed a tensor does not keep the file's copy of it
+    /// resident next to its own. Pages are rounded outwards: a neighbour's shared page is simply read again.
+    public func releasePages(_ range: Range<Int>) {
+        guard !range.isEmpty, range.lowerBound >= 0, range.upperBound <= bytes.count else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let base = Int(bitPattern: bytes.baseAddress!)
+        let start = (base + range.lowerBound) / page * page
+        let end = min((base + range.upperBound + page - 1) / page * page, (base + bytes.count + page - 1) / page * page)
+        madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED)
+    }
+
     deinit {
         munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
     }

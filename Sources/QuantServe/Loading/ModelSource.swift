@@ -41,6 +41,13 @@ protocol TensorSource: ModelSource {
     func storedMatrix(_ name: String, rows: Int, cols: Int, level: QuantLevel, format: MatrixFormat) throws -> WeightMatrix?
     /// What identifies the weights' contents for the AWQ cache (paths, sizes, modification times).
     var cacheIdentity: String { get }
+    /// Called once a matrix has been read into its own storage: the source may drop its mapped pages from the
+    /// resident set (they are read again if asked for), so loading holds the file's copy of one tensor at a time.
+    func releasePages(_ name: String)
+}
+
+extension TensorSource {
+    func releasePages(_ name: String) {}
 }
 
 /// Reads rows of a stored matrix as FP32: `read(rows, destination)` fills `rows.count * cols` floats.

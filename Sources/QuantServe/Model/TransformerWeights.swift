@@ -100,7 +100,7 @@ struct WeightLoader: Sendable {
             return stored.forKernels()
         }
         let reader = try source.matrixRows(name, rows: rows, cols: cols)
-        return try WeightMatrix(rows: rows, cols: cols, format: format, clip: format.kind == QS_FORMAT_Q4 ? clip : nil) { range, destination in
+        let matrix = try WeightMatrix(rows: rows, cols: cols, format: format, clip: format.kind == QS_FORMAT_Q4 ? clip : nil) { range, destination in
             try reader.read(range, destination)
             for (i, r) in range.enumerated() {
                 let row = destination + i * cols
@@ -108,6 +108,8 @@ struct WeightLoader: Sendable {
                 if let rowDivisors { let inv = 1 / rowDivisors[r]; for j in 0..<cols { row[j] *= inv } }
             }
         }.forKernels()
+        source.releasePages(name)
+        return matrix
     }
 
     func layer(_ i: Int, _ c: ModelConfiguration, awq: AWQLayer? = nil) throws -> DecoderLayerWeights {
