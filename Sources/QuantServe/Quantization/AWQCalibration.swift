@@ -2,8 +2,9 @@ import Foundation
 
 /// Runs the AWQ search for a model file, or reads its result from the cache.
 enum AWQCalibration {
-    /// Calibration tokens used: two 512-token windows for the channel statistics and clipping covariances.
-    static let tokenCount = 1024
+    /// Calibration tokens used: two 512-token windows for the channel statistics and clipping covariances
+    /// (QS_CALIBRATION_TOKENS=N for measuring).
+    static let tokenCount = ProcessInfo.processInfo.environment["QS_CALIBRATION_TOKENS"].flatMap { Int($0) }.map { min(max($0, 64), 65536) } ?? 1024
 
     /// The calibration text shipped with the package (prose and Python source, none of it in the held-out set).
     static func defaultText() throws -> String {
