@@ -17,7 +17,8 @@ public struct HTTPEndpoint: Sendable, Equatable {
         guard scheme == "http" else { throw .badURL(url, "only http:// is supported (put a TLS proxy in front for https)") }
         guard let host = parts.host, !host.isEmpty else { throw .badURL(url, "no host") }
         self.host = host
-        port = UInt16(exactly: parts.port ?? 80) ?? 80
+        guard let port = UInt16(exactly: parts.port ?? 80), port > 0 else { throw .badURL(url, "the port must be 1-65535") }
+        self.port = port
         var path = parts.path
         while path.hasSuffix("/") { path.removeLast() }
         // A URL given with the API's own prefix (http://h:p/v1) means the same server.

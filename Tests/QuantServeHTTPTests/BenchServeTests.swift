@@ -144,6 +144,8 @@ final class BenchServeTests: XCTestCase {
         XCTAssertEqual(try HTTPEndpoint(url: "http://h/proxy").basePath, "/proxy")
         XCTAssertThrowsError(try HTTPEndpoint(url: "https://h:1")) { XCTAssertTrue("\($0)".contains("only http://")) }
         XCTAssertThrowsError(try HTTPEndpoint(url: "localhost:8080"))
+        XCTAssertThrowsError(try HTTPEndpoint(url: "http://h:70000"))
+        XCTAssertThrowsError(try HTTPEndpoint(url: "http://h:0"))
         XCTAssertThrowsError(try ServeWorkload.dataset(path: "/nonexistent.jsonl", count: 1, outputTokens: 1))
     }
 }
