@@ -84,12 +84,13 @@ chat:
 # The economics table per level (Benchmarks/results/latest.md, .json, .svg), then side by side with llama.cpp (builds
 # its tools once, ~10 min): bench serve against an independent load generator, speed per level, batched decode,
 # serving over HTTP (16 streaming clients against llama-server), quality per level.
-bench: deps model build
+bench: deps model build venv
 	@$(MAKE) --no-print-directory install-packages PACKAGES="cmake g++"
 	@mkdir -p Benchmarks/results
-	$(BIN) bench --model $(MODEL) --quant fp16,int8,int4,nf4 --concurrency 1,4,16 --quality --quality-chunks 16 \
+	$(BIN) bench --model $(MODEL) --quant fp16,int8,int4,nf4 --concurrency 1,4,16 --quality --quality-chunks 16 --tasks humaneval \
 	  --plot Benchmarks/results/latest.svg --save-result Benchmarks/results/latest.json --markdown > Benchmarks/results/latest.md
 	Benchmarks/compare_loadgen.sh $(MODEL)
+	Benchmarks/eval_llamacpp.sh $(MODEL)
 	Benchmarks/compare_speed.sh $(MODEL)
 	Benchmarks/compare_batched.sh $(MODEL) 16
 	Benchmarks/compare_server.sh $(MODEL)

@@ -92,38 +92,22 @@ struct BenchCommand: Command {
                                       onProgress: report)
             var row = try JSONDecoder().decode(LevelReport.self, from: output)
             if let qualityText, level != .fp16 {
-                var args = ["perplexity", "--model", path, "--quant", level.rawValue, "--compare", "fp16",
-                            "--file", qualityText, "--ctx-size", "512", "--threads", String(options.threads),
-                            "--kv-cache-dtype", options.kvCacheType.rawValue]
-                if qualityChunks > 0 { args += ["--chunks", String(qualityChunks)] }
-                let q = try JSONDecoder().decode(QualityLine.self, from: try runChild(args, onProgress: report))
-                row.ppl = q.ppl
-                row.ppl_ratio = q.ppl / q.ppl_base!
-                row.kld_mean = q.kld_mean
-                row.same_top1 = q.same_top1
+                let q = try perplexityAgainstFP16(path: path, level: level, text: qualityText, chunks: qualityChunks,
+                                                  options: options, onProgress: report)
+                (row.ppl, row.ppl_ratio, row.kld_mean, row.same_top1) = (q.ppl, q.ppl / q.ppl_base!, q.kld_mean, q.same_top1)
                 quality16 = quality16 ?? q.ppl_base
             }
             if let evaluator {
-                row.tasks = [:]
-                for (k, suite) in suites.enumerated() {
-                    report("tasks", k, suites.count)
-                    let output = try runChild(evaluator.script + ["--binary", ownExecutable.path, "--model", path,
-                                               "--quant", level.rawValue, "--suite", suite, "--style", "completion",
-                                               "--engine-args", "--threads \(options.threads) --max-seqs 32"],
-                                              executable: evaluator.python, onProgress: report)
-                    let scores = try JSONDecoder().decode([TaskLine].self, from: output)
-                    row.tasks?[suite == "humaneval" ? suite : URL(fileURLWithPath: suite).lastPathComponent] = scores.first?.pass_at_1
-                }
+                row.tasks = try taskScores(suites, evaluator: evaluator, path: path, level: level, threads: options.threads,
+                                           onProgress: report)
             }
             rows.append(row)
         }
         // fp16 is the reference: its perplexity is the base of the others' runs, or its own run when alone.
         if let qualityText, let i = rows.firstIndex(where: { $0.quant == QuantLevel.fp16.rawValue }) {
             if quality16 == nil {
-                var args = ["perplexity", "--model", path, "--quant", "fp16", "--file", qualityText, "--ctx-size", "512",
-                            "--threads", String(options.threads)]
-                if qualityChunks > 0 { args += ["--chunks", String(qualityChunks)] }
-                quality16 = try JSONDecoder().decode(QualityLine.self, from: try runChild(args) { progress.update(phase: $0, done: $1, total: $2) }).ppl
+                quality16 = try perplexityAgainstFP16(path: path, level: .fp16, text: qualityText, chunks: qualityChunks,
+                                                      options: options) { progress.update(phase: $0, done: $1, total: $2) }.ppl
             }
             rows[i].ppl = quality16
             rows[i].ppl_ratio = 1
@@ -156,6 +140,34 @@ struct BenchCommand: Command {
         } else {
             print(BenchTable.markdown(rows, header: header))
         }
+    }
+
+    /// A `perplexity` child on the quality text: `level` against fp16 (fp16 alone when `level` is fp16).
+    static func perplexityAgainstFP16(path: String, level: QuantLevel, text: String, chunks: Int, options: EngineOptions,
+                                      onProgress: @escaping @Sendable (String, Int, Int) -> Void) throws -> QualityLine {
+        var args = ["perplexity", "--model", path, "--quant", level.rawValue, "--file", text, "--ctx-size", "512",
+                    "--threads", String(options.threads)]
+        if level != .fp16 { args += ["--compare", "fp16", "--kv-cache-dtype", options.kvCacheType.rawValue] }
+        if chunks > 0 { args += ["--chunks", String(chunks)] }
+        return try JSONDecoder().decode(QualityLine.self, from: try runChild(args, onProgress: onProgress))
+    }
+
+    /// pass@1 per suite at `level`, from Benchmarks/eval.py children (HumanEval in completion style), keyed by the
+    /// suite's name (`humaneval`, or the JSONL file's name).
+    static func taskScores(_ suites: [String], evaluator: (python: URL, script: [String]), path: String, level: QuantLevel,
+                           threads: Int, onProgress: @escaping @Sendable (String, Int, Int) -> Void) throws -> [String: Double] {
+        var scores: [String: Double] = [:]
+        for (k, suite) in suites.enumerated() {
+            onProgress("tasks", k, suites.count)
+            let output = try runChild(evaluator.script + ["--binary", ownExecutable.path, "--model", path,
+                                                          "--quant", level.rawValue, "--suite", suite, "--style", "completion",
+                                                          "--engine-args", "--threads \(threads) --max-seqs 32"],
+                                      executable: evaluator.python, onProgress: onProgress)
+            let rows = try JSONDecoder().decode([TaskLine].self, from: output)
+            scores[suite == "humaneval" ? suite : URL(fileURLWithPath: suite).lastPathComponent] = rows.first?.pass_at_1
+        }
+        onProgress("tasks", suites.count, suites.count)
+        return scores
     }
 
     /// The field `bench` reads from each row of Benchmarks/eval.py's JSON.

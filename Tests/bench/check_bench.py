@@ -55,9 +55,15 @@ def main():
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="qs-bench-")
     svg = os.path.join(work, "bench.svg")
+    # A two-task suite for --tasks (Benchmarks/eval.py through each level): the shape of the task rows is checked.
+    suite = os.path.join(work, "suite.jsonl")
+    with open(suite, "w") as f:
+        f.write(json.dumps({"prompt": "def add(a, b):\n    return", "tests": "assert add(2, 3) == 5", "max_tokens": 16,
+                            "stop": ["\n"]}) + "\n")
+        f.write(json.dumps({"prompt": "The capital of France is", "answer": "Paris", "match": "regex", "max_tokens": 8}) + "\n")
     cmd = [a.binary, "bench", "--model", a.model, "--quant", ",".join(LEVELS), "--concurrency", "1,4", "--quality",
-           "--quality-chunks", "1", "--usd-per-hour", "0.10", "--plot", svg, "--json", "--prompt-tokens", "32",
-           "--decode-tokens", "16", "--repetitions", "2"]
+           "--quality-chunks", "1", "--tasks", suite, "--usd-per-hour", "0.10", "--plot", svg, "--json",
+           "--prompt-tokens", "32", "--decode-tokens", "16", "--repetitions", "2"]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr
     assert "bench [" not in run.stderr, "--json keeps the progress display quiet"
@@ -72,6 +78,7 @@ def main():
         assert abs(r["usd_per_million_tokens"] - 0.10 / (r["aggregate_tok_s"] * 3600) * 1e6) < 1e-9 * r["usd_per_million_tokens"]
         assert abs(r["throughput_vs_fp16"] - r["aggregate_tok_s"] / rows["fp16"]["aggregate_tok_s"]) < 1e-9
         assert 0 <= r["same_top1"] <= 1 and r["kld_mean"] >= 0
+        assert set(r["tasks"]) == {"suite.jsonl"} and r["tasks"]["suite.jsonl"] in (0, 0.5, 1), r.get("tasks")
     fp16, int8, int4, nf4 = (rows[l] for l in LEVELS)
     assert fp16["ppl_ratio"] == 1 and fp16["kld_mean"] == 0
     w = fp16["weights_bytes"]
