@@ -7,11 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf}
 N=${2:-16}
-LLAMA=$(Benchmarks/setup_llamacpp.sh)
-WORK=${QUANTSERVE_BENCH_DIR:-$HOME/.cache/quantserve/bench}
-mkdir -p "$WORK"
-[ -f "$WORK/Q8_0.gguf" ] || "$LLAMA/llama-quantize" --allow-requantize "$MODEL" "$WORK/Q8_0.gguf" Q8_0 2 > "$WORK/quantize-Q8_0.log" 2>&1
-THREADS=$(nproc)
+. Benchmarks/common.sh
+make_peer_ggufs Q8_0
 "$LLAMA/llama-batched-bench" -m "$WORK/Q8_0.gguf" -c $((N * 192 + 256)) -b 2048 -ub 512 -npp 128 -ntg 64 -npl "$N" \
   -t "$THREADS" --output-format jsonl 2>/dev/null | grep '^{' > "$WORK/llama-batched-bench.jsonl"
 .build/release/quantserve bench --model "$MODEL" --quant int8 --threads "$THREADS" --concurrency "$N" --json \

@@ -9,13 +9,9 @@ cd "$(dirname "$0")/.."
 MODEL=${1:-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf}
 LEVEL=${LEVEL:-int8}
 LOADGEN=${LOADGEN:-../shared/bench/loadgen.py}
-LLAMA=$(Benchmarks/setup_llamacpp.sh)
-WORK=${QUANTSERVE_BENCH_DIR:-$HOME/.cache/quantserve/bench}
-BIN=${BIN:-.build/release/quantserve}
-THREADS=$(nproc)
-case $LEVEL in fp16) PEER=F16 ;; int8) PEER=Q8_0 ;; *) PEER=Q4_0 ;; esac
-mkdir -p "$WORK"
-[ -f "$WORK/$PEER.gguf" ] || "$LLAMA/llama-quantize" --allow-requantize "$MODEL" "$WORK/$PEER.gguf" "$PEER" 2 > "$WORK/quantize-$PEER.log" 2>&1
+. Benchmarks/common.sh
+PEER=$(peer_type "$LEVEL")
+make_peer_ggufs "$PEER"
 DATASET="$WORK/loadgen-prompts.jsonl"
 python3 - "$LOADGEN" "$DATASET" <<'PY'
 import importlib.util, json, sys
@@ -29,11 +25,6 @@ PORT=18191
 PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null || true; }
 trap cleanup EXIT
-
-wait_healthy() {
-  for _ in $(seq 600); do curl -sf "http://127.0.0.1:$PORT/health" > /dev/null 2>&1 && return 0; sleep 0.2; done
-  echo "compare_loadgen: the server did not become healthy" >&2; exit 1
-}
 
 measure() {  # name model
   local url="http://127.0.0.1:$PORT"
@@ -58,12 +49,12 @@ PY
 "$BIN" serve --model "$MODEL" --quant "$LEVEL" --threads "$THREADS" --max-seqs 16 --ctx-size 1024 --port "$PORT" \
   > "$WORK/quantserve-serve.log" 2>&1 &
 PID=$!
-wait_healthy
+wait_healthy "$PORT"
 measure "quantserve $LEVEL" "$(basename "$MODEL" .gguf)"
 kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 
 "$LLAMA/llama-server" -m "$WORK/$PEER.gguf" -t "$THREADS" -np 16 -c $((1024 * 16)) --host 127.0.0.1 --port "$PORT" \
   > "$WORK/llama-server.log" 2>&1 &
 PID=$!
-wait_healthy
+wait_healthy "$PORT"
 measure "llama-server $PEER" "$PEER"

@@ -12,13 +12,9 @@ CONCURRENCY=${CONCURRENCY:-16}
 REQUESTS=${REQUESTS:-48}
 LEVEL=${LEVEL:-int8}
 LOADGEN=${LOADGEN:-../shared/bench/loadgen.py}
-LLAMA=$(Benchmarks/setup_llamacpp.sh)
-WORK=${QUANTSERVE_BENCH_DIR:-$HOME/.cache/quantserve/bench}
-BIN=${BIN:-.build/release/quantserve}
-THREADS=$(nproc)
-case $LEVEL in fp16) PEER=F16 ;; int8) PEER=Q8_0 ;; *) PEER=Q4_0 ;; esac
-mkdir -p "$WORK"
-[ -f "$WORK/$PEER.gguf" ] || "$LLAMA/llama-quantize" --allow-requantize "$MODEL" "$WORK/$PEER.gguf" "$PEER" 2 > "$WORK/quantize-$PEER.log" 2>&1
+. Benchmarks/common.sh
+PEER=$(peer_type "$LEVEL")
+make_peer_ggufs "$PEER"
 OURS_PORT=18181
 PEER_PORT=18182
 RESULTS="$WORK/compare_server.jsonl"
@@ -26,14 +22,6 @@ RESULTS="$WORK/compare_server.jsonl"
 PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null || true; }
 trap cleanup EXIT
-
-wait_healthy() {  # port
-  for _ in $(seq 600); do
-    curl -sf "http://127.0.0.1:$1/health" > /dev/null 2>&1 && return 0
-    sleep 0.2
-  done
-  echo "compare_server: the server on port $1 did not become healthy" >&2; exit 1
-}
 
 measure() {  # engine port model-name
   python3 "$LOADGEN" --url "http://127.0.0.1:$2" --model "$3" --concurrency 4 --requests 4 > /dev/null  # warm-up

@@ -11,14 +11,8 @@ cd "$(dirname "$0")/.."
 MODEL=${1:-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf}
 ROUNDS=${ROUNDS:-3}
 LEVELS=${LEVELS:-fp16 int8 int4 nf4}
-LLAMA=$(Benchmarks/setup_llamacpp.sh)
-WORK=${QUANTSERVE_BENCH_DIR:-$HOME/.cache/quantserve/bench}
-BIN=${BIN:-.build/release/quantserve}
-mkdir -p "$WORK"
-for t in F16 Q8_0 Q4_0; do
-  [ -f "$WORK/$t.gguf" ] || "$LLAMA/llama-quantize" --allow-requantize "$MODEL" "$WORK/$t.gguf" "$t" 2 > "$WORK/quantize-$t.log" 2>&1
-done
-THREADS=$(nproc)
+. Benchmarks/common.sh
+make_peer_ggufs F16 Q8_0 Q4_0
 # A first load of each level outside the rounds (int4's AWQ search, if not cached yet; the page cache).
 "$BIN" bench --model "$MODEL" --quant "$(echo $LEVELS | tr ' ' ,)" --threads "$THREADS" --repetitions 1 --json > /dev/null
 RESULTS="$WORK/compare_speed.jsonl"

@@ -11,17 +11,12 @@ LEVELS=${LEVELS:-fp16,int8,int4,nf4}
 STYLE=${STYLE:-completion}
 OUT=${OUT:-Benchmarks/results/humaneval.json}
 PY=${PY:-.venv/bin/python}
-LLAMA=$(Benchmarks/setup_llamacpp.sh)
-WORK=${QUANTSERVE_BENCH_DIR:-$HOME/.cache/quantserve/bench}
-BIN=${BIN:-.build/release/quantserve}
-THREADS=$(nproc)
+. Benchmarks/common.sh
 PORT=18192
 LIMIT_ARGS=()
 [ -n "${LIMIT:-}" ] && LIMIT_ARGS=(--limit "$LIMIT")
-mkdir -p "$WORK" "$(dirname "$OUT")"
-for t in Q8_0 Q4_0; do
-  [ -f "$WORK/$t.gguf" ] || "$LLAMA/llama-quantize" --allow-requantize "$MODEL" "$WORK/$t.gguf" "$t" 2 > "$WORK/quantize-$t.log" 2>&1
-done
+mkdir -p "$(dirname "$OUT")"
+make_peer_ggufs Q8_0 Q4_0
 PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null || true; }
 trap cleanup EXIT
@@ -34,7 +29,7 @@ for file in "$WORK/Q8_0.gguf" "$WORK/Q4_0.gguf" "$MODEL"; do
   [ "$file" = "$MODEL" ] && name="Q4_K_M file"
   "$LLAMA/llama-server" -m "$file" -t "$THREADS" -np 8 -c 16384 --host 127.0.0.1 --port "$PORT" > "$WORK/llama-server-eval.log" 2>&1 &
   PID=$!
-  for _ in $(seq 600); do curl -sf "http://127.0.0.1:$PORT/health" > /dev/null 2>&1 && break; sleep 0.2; done
+  wait_healthy "$PORT"
   "$PY" Benchmarks/eval.py --url "http://127.0.0.1:$PORT" --served-model "$name" --label "llama.cpp $name" \
     --style "$STYLE" --concurrency 8 "${LIMIT_ARGS[@]}" --out "$WORK/eval-$name.json" > /dev/null
   parts+=("$WORK/eval-$name.json")

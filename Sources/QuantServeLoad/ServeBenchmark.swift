@@ -41,6 +41,11 @@ public struct ServeRequestRecord: Sendable {
     public var itl: [Double] = []
     public var latency = 0.0
     public var succeeded: Bool { error == nil }
+    /// Seconds per output token after the first (vLLM's TPOT); nil without a second token.
+    public var tpot: Double? {
+        guard let ttft, outputTokens > 1 else { return nil }
+        return (latency - ttft) / Double(outputTokens - 1)
+    }
 }
 
 /// The figures of one run, named as `vllm bench serve --save-result` names them (times in milliseconds).
@@ -181,7 +186,7 @@ public enum ServeBenchmark {
     static func summarize(_ records: [ServeRequestRecord], duration: Double, config: ServeBenchConfig) -> ServeBenchResult {
         let ok = records.filter(\.succeeded)
         let ttft = ok.compactMap(\.ttft).map { $0 * 1000 }
-        let tpot = ok.filter { $0.outputTokens > 1 }.map { ($0.latency - $0.ttft!) / Double($0.outputTokens - 1) * 1000 }
+        let tpot = ok.compactMap(\.tpot).map { $0 * 1000 }
         let itl = ok.flatMap(\.itl).map { $0 * 1000 }
         let e2el = ok.map { $0.latency * 1000 }
         let input = ok.reduce(0) { $0 + $1.inputTokens }, output = ok.reduce(0) { $0 + $1.outputTokens }
@@ -190,7 +195,7 @@ public enum ServeBenchmark {
             let meeting = ok.filter { r in
                 let figures: [String: Double] = [
                     "ttft": r.ttft! * 1000, "e2el": r.latency * 1000,
-                    "tpot": r.outputTokens > 1 ? (r.latency - r.ttft!) / Double(r.outputTokens - 1) * 1000 : 0,
+                    "tpot": (r.tpot ?? 0) * 1000,
                 ]
                 return config.goodput.allSatisfy { key, bound in (figures[key] ?? .infinity) <= bound }
             }

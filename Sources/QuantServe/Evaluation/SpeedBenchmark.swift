@@ -23,14 +23,6 @@ public struct SpeedResult: Sendable, Codable {
 /// untimed warm-up round, `repetitions` rounds from an empty cache, each rate the mean over rounds (llama-bench's
 /// `-r 5` and `avg_ts`).
 public enum SpeedBenchmark {
-    public static func run(path: String, level: QuantLevel, context: ComputeContext, promptTokens: Int = 128,
-                           decodeTokens: Int = 64, repetitions: Int = 5, cacheType: KVCacheType = .fp16,
-                           log: (String) -> Void = { _ in }) throws -> SpeedResult {
-        let loaded = try ModelLoader.load(path: path, level: level, context: context, log: log)
-        return try measure(loaded, context: context, promptTokens: promptTokens, decodeTokens: decodeTokens,
-                           repetitions: repetitions, cacheType: cacheType)
-    }
-
     /// Measures a model already loaded with `context` (on the thread that owns it).
     /// - Parameter progress: called with (rounds done, rounds in all) as the rounds finish, the warm-up included.
     public static func measure(_ loaded: LoadedModel, context: ComputeContext, promptTokens: Int = 128,
@@ -91,11 +83,6 @@ public struct BatchedRun: Sendable {
 /// allows), then decode `decodeTokens` each, together; the rate counts the tokens after the first of each sequence
 /// over the time from the first to the last. `salt` varies the prompts, so that runs share no cached prefix.
 public enum BatchedDecodeBenchmark {
-    public static func run(engine: Engine, concurrency: Int, promptTokens: Int = 128, decodeTokens: Int = 64) throws -> Double {
-        try measure(engine: engine, concurrency: concurrency, promptTokens: promptTokens, decodeTokens: decodeTokens)
-            .aggregateTokensPerSecond
-    }
-
     public static func measure(engine: Engine, concurrency: Int, promptTokens: Int = 128, decodeTokens: Int = 64,
                                salt: Int = 0) throws -> BatchedRun {
         precondition(concurrency > 0 && decodeTokens > 1)
