@@ -4,6 +4,7 @@
 Run from the repository root (any working directory works):
 
     /root/qsvenv/bin/python models/make_fixtures.py
+    /root/qsvenv/bin/python models/make_fixtures.py --dequant-blocks-only   # just dequant-blocks.json (gguf, numpy)
 
 Python packages needed (install into a venv, never the system):
 
@@ -20,7 +21,8 @@ Outputs (Tests/QuantServeTests/Fixtures/):
   tiny-llama.gguf, tiny-llama.json     random-weight llama (F32, untied output, SPM/llama tokenizer) + references
   tiny-qwen2.gguf, tiny-qwen2.json     random-weight qwen2 (F16, tied output, QKV bias, truncated Qwen BPE vocab)
   qwen2.5-coder-0.5b.json              references of the real model, run with all its weights dequantized to F16
-  dequant-blocks.json                  known blocks of Q8_0 Q4_0 Q5_0 Q4_K Q6_K F16 BF16 with their f32 values
+  dequant-blocks.json                  known blocks of Q8_0 Q4_0 Q5_0 Q4_K Q6_K F16 BF16 with their f32 values, and
+                                       random ones of Q4_1 Q5_1 Q2_K Q3_K Q5_K (sane and extreme scales)
   chat-templates.json                  official chat templates rendered with jinja2 (ChatML/Qwen2.5, Llama 3, 3.1,
                                        Llama 2, Gemma 2, Gemma 3)
 A scratch F16 copy of the real model (~1 GB) is kept in /tmp/quantserve-fixtures/ and reused while it is current.
@@ -659,6 +661,67 @@ def hand_dequant(qtype: QT, b: bytes) -> np.ndarray:
                     y[o + l + 64] = d * np.float32(sc[so + is_ + 4]) * np.float32(q3)
                     y[o + l + 96] = d * np.float32(sc[so + is_ + 6]) * np.float32(q4)
             out += y
+    # The types below are not in FORMATS.md: these follow llama.cpp's dequantize_row_* (ggml-quants.c) loop by loop.
+    elif qtype in (QT.Q4_1, QT.Q5_1):
+        size = 20 if qtype == QT.Q4_1 else 24
+        for k in range(0, len(b), size):
+            d, m = f16_at(b, k), f16_at(b, k + 2)
+            qh = int.from_bytes(b[k + 4:k + 8], "little") if qtype == QT.Q5_1 else 0
+            qs = b[k + size - 16:k + size]
+            y = [np.float32(0)] * 32
+            for j in range(16):
+                xh0 = ((qh >> j) << 4) & 0x10
+                xh1 = (qh >> (j + 12)) & 0x10
+                y[j] = np.float32((qs[j] & 0xF) | xh0) * d + m
+                y[j + 16] = np.float32((qs[j] >> 4) | xh1) * d + m
+            out += y
+    elif qtype == QT.Q2_K:
+        for k in range(0, len(b), 84):
+            blk = b[k:k + 84]
+            d, dmin = f16_at(blk, 80), f16_at(blk, 82)
+            for n in range(2):
+                q = blk[16 + 32 * n:16 + 32 * n + 32]
+                for j in range(4):
+                    for h in range(2):
+                        sc = blk[8 * n + 2 * j + h]
+                        dl, ml = d * np.float32(sc & 0xF), dmin * np.float32(sc >> 4)
+                        out += [dl * np.float32((q[16 * h + l] >> (2 * j)) & 3) - ml for l in range(16)]
+    elif qtype == QT.Q3_K:
+        for k in range(0, len(b), 110):
+            blk = b[k:k + 110]
+            hm, sb, d = blk[0:32], blk[96:108], f16_at(blk, 108)
+            # ggml unpacks the 12 scale bytes with 32-bit masks (kmask1/kmask2); the same bits, one scale at a time
+            scales = [((sb[j] & 0xF if j < 8 else sb[j - 8] >> 4) | (((sb[8 + j % 4] >> (2 * (j // 4))) & 3) << 4)) - 32
+                      for j in range(16)]
+            m, is_ = 1, 0
+            for n in range(2):
+                q = blk[32 + 32 * n:32 + 32 * n + 32]
+                for j in range(4):
+                    for h in range(2):
+                        dl = d * np.float32(scales[is_])
+                        is_ += 1
+                        out += [dl * np.float32(((q[16 * h + l] >> (2 * j)) & 3) - (0 if hm[16 * h + l] & m else 4))
+                                for l in range(16)]
+                    m <<= 1
+    elif qtype == QT.Q5_K:
+        for k in range(0, len(b), 176):
+            blk = b[k:k + 176]
+            d, dmin = f16_at(blk, 0), f16_at(blk, 2)
+            sc_b, qh = blk[4:16], blk[16:48]
+
+            def scm5(j):
+                if j < 4:
+                    return sc_b[j] & 63, sc_b[j + 4] & 63
+                return (sc_b[j + 4] & 0xF) | ((sc_b[j - 4] >> 6) << 4), (sc_b[j + 4] >> 4) | ((sc_b[j] >> 6) << 4)
+            u1, u2 = 1, 2
+            for c in range(4):
+                ql = blk[48 + 32 * c:48 + 32 * c + 32]
+                s1, m1 = scm5(2 * c)
+                s2, m2 = scm5(2 * c + 1)
+                d1, dm1, d2, dm2 = d * np.float32(s1), dmin * np.float32(m1), d * np.float32(s2), dmin * np.float32(m2)
+                out += [d1 * np.float32((ql[l] & 0xF) + (16 if qh[l] & u1 else 0)) - dm1 for l in range(32)]
+                out += [d2 * np.float32((ql[l] >> 4) + (16 if qh[l] & u2 else 0)) - dm2 for l in range(32)]
+                u1, u2 = u1 << 2, u2 << 2
     return np.array(out, dtype=np.float32)
 
 
@@ -669,7 +732,8 @@ def block_entry(name: str, qtype: QT, raw: bytes, source: str, note: list) -> di
         hand = hand_dequant(qtype, raw)
         same = np.array_equal(hand.view(np.uint32), values.view(np.uint32))
         close = np.allclose(hand, values, rtol=1e-6, atol=1e-7)
-        note.append(f"{name}: FORMATS.md formulas vs gguf: {'bit-exact' if same else 'close' if close else 'DIFFERENT'}")
+        formulas = "llama.cpp formulas" if qtype in (QT.Q4_1, QT.Q5_1, QT.Q2_K, QT.Q3_K, QT.Q5_K) else "FORMATS.md formulas"
+        note.append(f"{name}: {formulas} vs gguf: {'bit-exact' if same else 'close' if close else 'DIFFERENT'}")
         assert close, name
     return {"type": name, "ggml_type": int(qtype), "source": source, "bytes_hex": raw.hex(),
             "values": [exact(v) for v in values], "f32_bits": [int(u) for u in values.view(np.uint32)]}
@@ -717,7 +781,48 @@ def dequant_blocks(reader) -> tuple[list, list]:
             else:
                 want = u16.view("<f2").astype(np.float32).view(np.uint32)
             assert [int(x) for x in want] == e["f32_bits"], e["type"]
+    entries += random_blocks(note)
     return entries, note
+
+
+# (name, type, block bytes, offset of d, offset of dmin / m or None) of the types that get random blocks
+RANDOM_BLOCK_TYPES = [("Q4_1", QT.Q4_1, 20, 0, 2), ("Q5_1", QT.Q5_1, 24, 0, 2), ("Q2_K", QT.Q2_K, 84, 80, 82),
+                      ("Q3_K", QT.Q3_K, 110, 108, None), ("Q5_K", QT.Q5_K, 176, 0, 2)]
+
+
+def random_blocks(note: list) -> list:
+    """Random bytes with the fp16 scale fields set: 3 blocks with sane d/dmin (or d/m) per type, then 2 blocks with
+    extreme but finite ones (f16 max with opposite signs; the smallest subnormal and a normal negative one)."""
+    rng = np.random.default_rng(20241127)  # its own generator, so the entries above stay as they were
+    gv = pkg_version("gguf")
+    entries = []
+
+    def put(raw: bytearray, off: int, value: float) -> None:
+        raw[off:off + 2] = np.array([value], dtype="<f2").tobytes()
+
+    for name, qtype, size, d_off, m_off in RANDOM_BLOCK_TYPES:
+        assert gguf.GGML_QUANT_SIZES[qtype][1] == size, name
+        raw = bytearray(rng.integers(0, 256, size=3 * size, dtype=np.uint8).tobytes())
+        for i in range(3):
+            d = float(rng.uniform(0.002, 0.05))
+            put(raw, i * size + d_off, d)
+            if m_off is not None:  # Q4_1/Q5_1 store the min itself (y = d*q + m); the K types a positive scale of mins
+                put(raw, i * size + m_off, -d * float(rng.uniform(4, 16)) if qtype in (QT.Q4_1, QT.Q5_1)
+                    else float(rng.uniform(0.001, 0.02)))
+        entries.append(block_entry(name, qtype, bytes(raw),
+                                   f"3 blocks of seeded random bytes with sane fp16 scales, dequantized by gguf {gv}",
+                                   note))
+        raw = bytearray(rng.integers(0, 256, size=2 * size, dtype=np.uint8).tobytes())
+        put(raw, d_off, 65504.0)
+        put(raw, size + d_off, 2.0 ** -24)  # smallest f16 subnormal
+        if m_off is not None:
+            put(raw, m_off, -65504.0)
+            put(raw, size + m_off, -3.5)
+        entries.append(block_entry(name, qtype, bytes(raw),
+                                   "2 blocks of seeded random bytes with extreme finite fp16 scales (65504 and "
+                                   f"-65504; 2^-24 and -3.5), dequantized by gguf {gv}", note))
+        assert all(isinstance(v, float) for v in entries[-1]["values"]), name  # every value finite
+    return entries
 
 
 # ------------------------------------------------------------------------------------------------ chat templates
@@ -981,10 +1086,22 @@ def chat_templates(reader) -> list:
 # ------------------------------------------------------------------------------------------------------- main
 
 def main() -> int:
+    args = sys.argv[1:]
+    if args not in ([], ["--dequant-blocks-only"]):
+        print(f"usage: {sys.argv[0]} [--dequant-blocks-only]", file=sys.stderr)
+        return 2
     if not REAL.exists():
         print(f"missing {REAL}: run models/fetch first", file=sys.stderr)
         return 1
     FIX.mkdir(parents=True, exist_ok=True)
+    if args:  # only gguf and numpy needed
+        log(f"gguf {pkg_version('gguf')}, numpy {np.__version__}")
+        blocks, notes = dequant_blocks(gguf.GGUFReader(str(REAL)))
+        for n in notes:
+            log(n)
+        write_json(FIX / "dequant-blocks.json", blocks)
+        log("done")
+        return 0
     log(f"llama-cpp-python {pkg_version('llama_cpp_python')}, gguf {pkg_version('gguf')}, numpy {np.__version__}, "
         f"jinja2 {pkg_version('jinja2')}")
     reader = gguf.GGUFReader(str(REAL))

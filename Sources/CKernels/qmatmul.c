@@ -310,6 +310,10 @@ void qs_matmul_many(qs_pool *pool, qs_variant v, int count, float *const *out, c
         }
         return;
     }
+    if (w[0].format == QS_FORMAT_NATIVE) {
+        qs_native_matmul_many(pool, v, count, out, ldo, w, x, n, scratch);
+        return;
+    }
     if (w[0].layout == QS_LAYOUT_X16 && v < QS_VARIANT_VNNI) {
         // The x16 layout under another variant (tests comparing variants): the scalar reference, row by row.
         for (int m = 0; m < count; m++) x16_matmul_scalar(out[m], ldo[m], &w[m], x, n, scratch);

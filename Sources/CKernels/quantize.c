@@ -19,6 +19,7 @@ int64_t qs_matrix_data_bytes(qs_format f, int64_t rows, int64_t cols) {
     case QS_FORMAT_F16: return rows * cols * 2;
     case QS_FORMAT_Q8: return rows * cols;
     case QS_FORMAT_Q4: case QS_FORMAT_NF4: return rows * cols / 2;
+    case QS_FORMAT_NATIVE: return 0; // by type: qs_native_row_bytes
     }
     return 0;
 }
@@ -149,6 +150,9 @@ void qs_matrix_dequantize_rows(float *dst, const qs_matrix *w, int64_t r0, int64
         return;
     case QS_FORMAT_F16:
         qs_convert_fp16_to_fp32(dst, (const uint16_t *)w->data + r0 * cols, (r1 - r0) * cols);
+        return;
+    case QS_FORMAT_NATIVE:
+        qs_native_dequantize_rows(dst, w, r0, r1);
         return;
     default: break;
     }

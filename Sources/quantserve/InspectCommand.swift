@@ -25,8 +25,12 @@ struct InspectCommand: Command {
             "tokenizer: \(tokenizer.summary)",
         ]
         let kvPerToken = 2 * c.layerCount * c.kvDim * 4
+        if let gguf = source as? GGUFFile {
+            lines.append("tensor types: " + gguf.typeBytes.map { "\($0.type.name) \($0.tensors) (\(mib($0.bytes)))" }.joined(separator: ", "))
+        }
         for level in QuantLevel.allCases {
-            lines.append("memory at \(level.rawValue): weights \(mib(c.weightBytes(at: level))) + KV cache \(mib(kvPerToken * 4096)) at 4096 tokens")
+            guard let bytes = level == .native ? (source as? GGUFFile)?.nativeWeightBytes : c.weightBytes(at: level) else { continue }
+            lines.append("memory at \(level.rawValue): weights \(mib(bytes)) + KV cache \(mib(kvPerToken * 4096)) at 4096 tokens")
         }
         print(lines.joined(separator: "\n"))
     }

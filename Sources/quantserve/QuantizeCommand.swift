@@ -16,6 +16,10 @@ struct QuantizeCommand: Command {
     static func run(_ arguments: ParsedArguments) throws {
         let path = try arguments.required("model")
         let level = try parseLevel(try arguments.required("quant"))
+        guard level != .native else {
+            throw UsageError("'--quant native' has nothing to convert: a GGUF file already is its native model (serve it "
+                             + "as it is), and a Hugging Face folder has no GGUF block types; choose fp16, int8, int4, int4-rtn, nf4 or f32")
+        }
         let out = try arguments.required("out")
         let threads = try arguments.int("threads", range: 1...1024) ?? ComputeContext.defaultThreadCount
         let start = Date()

@@ -52,14 +52,14 @@ final class DequantizerTests: XCTestCase {
             }
             seen.insert(block.type)
         }
-        XCTAssertEqual(seen, ["F16", "BF16", "Q8_0", "Q4_0", "Q5_0", "Q4_K", "Q6_K"])
+        XCTAssertEqual(seen, ["F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"])
     }
 
     func testUnsupportedTypeIsAnError() {
         var out = [Float](repeating: 0, count: 256)
         let bytes = [UInt8](repeating: 0, count: 256)
-        XCTAssertThrowsError(try Dequantizer.dequantize(.q2_K, from: bytes, into: &out, count: 256)) { error in
-            XCTAssertTrue("\(error)".contains("Q2_K cannot be dequantized"), "\(error)")
+        XCTAssertThrowsError(try Dequantizer.dequantize(.q8_K, from: bytes, into: &out, count: 256)) { error in
+            XCTAssertTrue("\(error)".contains("Q8_K cannot be dequantized"), "\(error)")
         }
     }
 }

@@ -37,6 +37,11 @@ void qs_dequantize_q4_0(float *dst, const void *src, int64_t n);
 void qs_dequantize_q5_0(float *dst, const void *src, int64_t n);
 void qs_dequantize_q4_k(float *dst, const void *src, int64_t n);
 void qs_dequantize_q6_k(float *dst, const void *src, int64_t n);
+void qs_dequantize_q4_1(float *dst, const void *src, int64_t n);
+void qs_dequantize_q5_1(float *dst, const void *src, int64_t n);
+void qs_dequantize_q2_k(float *dst, const void *src, int64_t n);
+void qs_dequantize_q3_k(float *dst, const void *src, int64_t n);
+void qs_dequantize_q5_k(float *dst, const void *src, int64_t n);
 
 // ---- Thread pool ----------------------------------------------------------------------------
 typedef struct qs_pool qs_pool;
@@ -65,7 +70,11 @@ void qs_gemv_f16(qs_pool *pool, qs_variant v, float *out, int64_t ldo, const uin
 //        fp16 scale and uint8 zero per `group` values [rows, cols/group]; w = (q - zero) * scale (AWQ-style).
 //   NF4: 4-bit code index packed as Q4 [rows, cols/2]; f32 absmax per 64 values [rows, cols/64];
 //        w = NF4_CODE[q] * absmax (bitsandbytes NF4).
-typedef enum { QS_FORMAT_F32 = 0, QS_FORMAT_F16 = 1, QS_FORMAT_Q8 = 2, QS_FORMAT_Q4 = 3, QS_FORMAT_NF4 = 4 } qs_format;
+//   NATIVE: a GGUF tensor's own blocks as the file stores them (native_type: the ggml type id; Q4_0, Q4_1, Q5_0,
+//        Q5_1, Q8_0, Q2_K ... Q6_K): row r is qs_native_row_bytes(native_type, cols) bytes at data + r * that.
+typedef enum {
+    QS_FORMAT_F32 = 0, QS_FORMAT_F16 = 1, QS_FORMAT_Q8 = 2, QS_FORMAT_Q4 = 3, QS_FORMAT_NF4 = 4, QS_FORMAT_NATIVE = 5
+} qs_format;
 // Where the parts of a quantized matrix sit: the row-major layout above, or x16 (x16_layout.c), sixteen rows
 // interleaved so that lane j of a 512-bit register is row j (the `vnni` kernels'; rows padded to a multiple of 16).
 typedef enum { QS_LAYOUT_ROWS = 0, QS_LAYOUT_X16 = 1 } qs_layout;
@@ -78,6 +87,7 @@ typedef struct {
     const void *scales;   // fp16 (Q8, Q4) or f32 (NF4) per (row, group)
     const uint8_t *zeros; // Q4 only
     qs_layout layout;
+    int32_t native_type;  // NATIVE only: the ggml type
 } qs_matrix;
 
 /// The bitsandbytes NF4 code table.
@@ -134,6 +144,16 @@ double qs_squared_error(const float *a, const float *b, int64_t n);
 /// out[r * out_stride] = dot(a[r * lda ...], b[r * ldb ...]) over len values, for r < rows.
 void qs_row_dots(float *out, int64_t out_stride, const float *a, int64_t lda, const float *b, int64_t ldb,
                  int64_t rows, int64_t len);
+
+/// NATIVE: whether the products read a ggml type in place, and the bytes of one row of cols values (0 when the type
+/// is not read or cols is not a multiple of its block).
+int qs_native_type_supported(int32_t type);
+int64_t qs_native_row_bytes(int32_t type, int64_t cols);
+/// W @ x for NATIVE matrices of one column count (any mixture of types): x is quantized once to int8, per 32 values
+/// for the 32-value types and per 256 for the K types, as their dot products want. Called by qs_matmul_many.
+void qs_native_matmul_many(qs_pool *pool, qs_variant v, int count, float *const *out, const int64_t *ldo,
+                           const qs_matrix *w, const float *x, int64_t n, float *scratch);
+void qs_native_dequantize_rows(float *dst, const qs_matrix *w, int64_t r0, int64_t r1);
 
 /// Rows r0 ..< r1 of a matrix as FP32: dst [(r1 - r0), cols].
 void qs_matrix_dequantize_rows(float *dst, const qs_matrix *w, int64_t r0, int64_t r1);

@@ -5,7 +5,8 @@ extension WeightMatrix {
     /// The matrix in the layout the kernels in use want: x16 for a quantized matrix where the `vnni` variant is the
     /// best (qs_x16_layout_preferred), otherwise the matrix itself. Codes and scales are copied, never rounded again.
     func forKernels() -> WeightMatrix {
-        guard format.isQuantized, layout == QS_LAYOUT_ROWS, qs_x16_layout_preferred() != 0 else { return self }
+        guard format.isQuantized, format.kind != QS_FORMAT_NATIVE, layout == QS_LAYOUT_ROWS,
+              qs_x16_layout_preferred() != 0 else { return self }
         return packedX16()
     }
 

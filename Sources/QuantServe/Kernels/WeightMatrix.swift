@@ -67,7 +67,8 @@ public struct WeightMatrix: Sendable {
     /// The C view of the matrix (pointers into this matrix's buffers, valid while it lives).
     var matrix: qs_matrix {
         qs_matrix(format: format.kind, rows: Int64(rows), cols: Int64(cols), group: Int64(format.group),
-                  data: data.pointer, scales: scales?.pointer, zeros: zeros?.typed(UInt8.self), layout: layout)
+                  data: data.pointer, scales: scales?.pointer, zeros: zeros?.typed(UInt8.self), layout: layout,
+                  native_type: format.native?.rawValue ?? 0)
     }
 
     /// `W @ x [n, cols] -> out [n, rows]`.

@@ -16,6 +16,11 @@ public enum Dequantizer {
         case .q5_0: qs_dequantize_q5_0(destination, source, n)
         case .q4_K: qs_dequantize_q4_k(destination, source, n)
         case .q6_K: qs_dequantize_q6_k(destination, source, n)
+        case .q4_1: qs_dequantize_q4_1(destination, source, n)
+        case .q5_1: qs_dequantize_q5_1(destination, source, n)
+        case .q2_K: qs_dequantize_q2_k(destination, source, n)
+        case .q3_K: qs_dequantize_q3_k(destination, source, n)
+        case .q5_K: qs_dequantize_q5_k(destination, source, n)
         default: throw DequantizerError.unsupported(type)
         }
     }
@@ -45,7 +50,7 @@ public enum DequantizerError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .unsupported(let t): "tensor type \(t.name) cannot be dequantized (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K)"
+        case .unsupported(let t): "tensor type \(t.name) cannot be dequantized (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)"
         }
     }
 }

@@ -9,12 +9,14 @@ public protocol ModelSource: Sendable {
     func tokenizerVocabulary() throws -> TokenizerVocabulary
     /// The level the weights are stored pre-quantized at (an AWQ, NF4 or int8 folder), nil for float weights.
     var storedLevel: QuantLevel? { get }
+    /// The level to run at when the user names none.
+    var defaultLevel: QuantLevel { get }
     /// One line for `inspect`: the format, the tensors and their types.
     var summary: String { get }
 }
 
 extension ModelSource {
-    /// The level to run at when the user names none: a pre-quantized folder's own, otherwise the default.
+    /// A pre-quantized folder's own level, otherwise the default.
     public var defaultLevel: QuantLevel { storedLevel ?? .default }
 
     func error(_ problem: String) -> ModelFileError { ModelFileError(path: path, problem) }
@@ -39,6 +41,8 @@ protocol TensorSource: ModelSource {
     /// The matrix as stored, when its stored packing is `format`'s kind under `level` and can be used without
     /// re-quantizing; nil when it must go through FP32.
     func storedMatrix(_ name: String, rows: Int, cols: Int, level: QuantLevel, format: MatrixFormat) throws -> WeightMatrix?
+    /// The matrix in its stored type (the `native` level): quantized blocks as they are, F16 and F32 as themselves.
+    func nativeMatrix(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix
     /// What identifies the weights' contents for the AWQ cache (paths, sizes, modification times).
     var cacheIdentity: String { get }
     /// Called once a matrix has been read into its own storage: the source may drop its mapped pages from the
@@ -48,6 +52,11 @@ protocol TensorSource: ModelSource {
 
 extension TensorSource {
     func releasePages(_ name: String) {}
+
+    func nativeMatrix(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
+        throw error("the native level keeps a GGUF file's own tensor types, and this is not a GGUF file: choose --quant "
+                    + QuantLevel.allCases.filter { $0 != .native }.map(\.rawValue).joined(separator: ", "))
+    }
 }
 
 /// Reads rows of a stored matrix as FP32: `read(rows, destination)` fills `rows.count * cols` floats.

@@ -93,6 +93,11 @@ struct WeightLoader: Sendable {
     /// the kernels in use want (`forKernels`).
     func matrix(_ name: String, rows: Int, cols: Int, isOutput: Bool = false, columnScales: [Float]? = nil,
                 rowDivisors: [Float]? = nil, clip: [Float]? = nil, rounded: WeightMatrix? = nil) throws -> WeightMatrix {
+        if level == .native {
+            let matrix = try source.nativeMatrix(name, rows: rows, cols: cols)
+            source.releasePages(name)
+            return matrix
+        }
         let format = level.format(cols: cols, isOutput: isOutput)
         if let rounded, rounded.format == format { return rounded.forKernels() }
         if columnScales == nil, rowDivisors == nil, clip == nil,

@@ -27,6 +27,9 @@ public enum CheckpointWriter {
         guard writable.contains(architecture) else {
             throw ModelFileError(path: source.path, "quantize writes Hugging Face folders for \(writable.joined(separator: " and ")) only, not \(architecture)")
         }
+        guard level != .native else {
+            throw ModelFileError(path: source.path, "a Hugging Face folder cannot hold GGUF block types: quantize to fp16, int8, int4, int4-rtn, nf4 or f32")
+        }
         try prepare(directory: directory, overwrite: overwrite)
         let tensors = try source.tensors()
         let vocabulary = try source.tokenizerVocabulary()
@@ -189,7 +192,7 @@ private struct Layout {
 
     func quantizationConfig() -> [String: Any]? {
         switch level {
-        case .f32, .fp16:
+        case .f32, .fp16, .native:
             return nil
         case .int4, .int4RTN:
             // One group for all matrices where the shapes allow (every real model); readers take each matrix's

@@ -13,6 +13,9 @@ public enum QuantLevel: String, Sendable, CaseIterable {
     case int4RTN = "int4-rtn"
     /// bitsandbytes NF4: code table, blocks of 64, f32 absmax.
     case nf4
+    /// A GGUF file's own tensor types (Q4_K, Q5_0, Q6_K, Q8_0, ..., F16, F32), multiplied in place: no second
+    /// rounding. The default for a quantized GGUF file.
+    case native
 
     public static let `default` = QuantLevel.int8
 
@@ -33,8 +36,10 @@ public enum QuantLevel: String, Sendable, CaseIterable {
 
     /// The format of a matrix of this level with `cols` inputs. The output matrix (`isOutput`) stays at int8 under
     /// the 4-bit levels, as llama.cpp keeps it at 6-8 bits; shapes a format cannot tile fall back to int8.
+    /// `native` has no format of its own: each matrix keeps its stored type (`TensorSource.nativeMatrix`).
     func format(cols: Int, isOutput: Bool) -> MatrixFormat {
         switch self {
+        case .native: preconditionFailure("native matrices keep their stored type")
         case .f32: return MatrixFormat(kind: QS_FORMAT_F32, group: 1)
         case .fp16: return MatrixFormat(kind: QS_FORMAT_F16, group: 1)
         case .int8: return .int8(cols: cols)
@@ -54,6 +59,12 @@ struct MatrixFormat: Sendable, Equatable {
     let kind: qs_format
     /// Values per scale along a row.
     let group: Int
+    /// QS_FORMAT_NATIVE: the GGUF type of the blocks.
+    var native: GGMLType? = nil
+
+    static func native(_ type: GGMLType) -> MatrixFormat {
+        MatrixFormat(kind: QS_FORMAT_NATIVE, group: 32, native: type)
+    }
 
     static func int8(cols: Int) -> MatrixFormat {
         cols % 32 == 0 ? MatrixFormat(kind: QS_FORMAT_Q8, group: 32) : MatrixFormat(kind: QS_FORMAT_F16, group: 1)
@@ -67,6 +78,7 @@ struct MatrixFormat: Sendable, Equatable {
         case QS_FORMAT_F16: "fp16"
         case QS_FORMAT_Q8: "int8"
         case QS_FORMAT_Q4: "int4/g\(group)"
+        case QS_FORMAT_NATIVE: native?.name ?? "native"
         default: "nf4"
         }
     }

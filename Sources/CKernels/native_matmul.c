@@ -1,0 +1,490 @@
+// W @ x for matrices kept in a GGUF file's own block types (QS_FORMAT_NATIVE). Activations are quantized once per
+// product to int8 the way each block family's dot product wants them: per 32 values (one float scale, and the scale
+// times the sum of the codes) for the 32-value types, per 256 values (one float scale, and the sums of each 16
+// codes) for the K types. Then:
+//   32-value types: per block, dx * d * (integer dot), plus for Q4_1/Q5_1 the min times the activations' sum;
+//   K types: per block, the integer dots of its 32-value chunks, each weighted by its 16-value halves' integer
+//   scales, summed in int32 and scaled once by d * dx; minus dmin * dx times the halves' mins against the
+//   activations' 16-value sums (for Q3_K and Q6_K the "min" is the codes' fixed offset times the scale).
+// Each (weight row, activation row) result is reduced in an order fixed by cols alone: never by n, the other rows,
+// or the threads.
+#include "native_blocks.h"
+#include "qactivations.h"
+#include "simd_avx2.h"
+#include <immintrin.h>
+#include <math.h>
+#include <stdatomic.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+int qs_native_type_supported(int32_t type) { return native_block_values(type) > 0; }
+
+int64_t qs_native_row_bytes(int32_t type, int64_t cols) {
+    const int values = native_block_values(type);
+    if (values == 0 || cols <= 0 || cols % values != 0) return 0;
+    return cols / values * native_block_bytes(type);
+}
+
+static inline int is_k_type(int type) { return native_block_values(type) == 256; }
+
+// ---- activations -------------------------------------------------------------------------------
+
+typedef struct {
+    int8_t *q32;   // [n, cols]
+    float *d32;    // [n, cols / 32]
+    float *s32;    // [n, cols / 32]: d32 times the sum of the block's codes
+    int8_t *q256;  // [n, cols] (K types; cols a multiple of 256)
+    float *d256;   // [n, cols / 256]
+    int16_t *bs16; // [n, cols / 16]: sums of each 16 codes of q256
+} native_activations;
+
+// The layout in scratch (qs_activation_scratch_floats(n, cols) floats: about 0.6 n cols are used).
+static native_activations native_layout(float *scratch, int64_t n, int64_t cols) {
+    native_activations a;
+    int8_t *bytes = (int8_t *)scratch;
+    a.q32 = bytes;
+    a.q256 = bytes + n * cols;
+    float *f = scratch + n * cols / 2;
+    a.d32 = f;
+    a.s32 = f + n * (cols / 32);
+    a.d256 = f + 2 * n * (cols / 32);
+    a.bs16 = (int16_t *)(a.d256 + n * (cols / 256) + 1);
+    return a;
+}
+
+// Rows i0 ..< i1 of x into the 32-value form (scalar; the AVX2 quantizer of qactivations.c gives the same values).
+static void quantize32_scalar(const native_activations *a, const float *x, int64_t i0, int64_t i1, int64_t cols) {
+    for (int64_t k = i0 * (cols / 32); k < i1 * (cols / 32); k++) {
+        const float *xb = x + k * 32;
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        const float d = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0;
+        int sum = 0;
+        for (int j = 0; j < 32; j++) {
+            a->q32[k * 32 + j] = (int8_t)lrintf(xb[j] * inv);
+            sum += a->q32[k * 32 + j];
+        }
+        a->d32[k] = d;
+        a->s32[k] = d * (float)sum;
+    }
+}
+
+static void quantize256_scalar(const native_activations *a, const float *x, int64_t i0, int64_t i1, int64_t cols) {
+    for (int64_t k = i0 * (cols / 256); k < i1 * (cols / 256); k++) {
+        const float *xb = x + k * 256;
+        float amax = 0;
+        for (int j = 0; j < 256; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        const float inv = amax > 0 ? 127.0f / amax : 0;
+        for (int h = 0; h < 16; h++) {
+            int sum = 0;
+            for (int j = 16 * h; j < 16 * h + 16; j++) {
+                a->q256[k * 256 + j] = (int8_t)lrintf(xb[j] * inv);
+                sum += a->q256[k * 256 + j];
+            }
+            a->bs16[k * 16 + h] = (int16_t)sum;
+        }
+        a->d256[k] = amax / 127.0f;
+    }
+}
+
+// The same 256-value form with AVX2, the same values bit for bit.
+AVX2 static void quantize256_avx2(const native_activations *a, const float *x, int64_t i0, int64_t i1, int64_t cols) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t k = i0 * (cols / 256); k < i1 * (cols / 256); k++) {
+        const float *xb = x + k * 256;
+        __m256 m = _mm256_setzero_ps();
+        for (int j = 0; j < 256; j += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + j)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        const float amax = _mm_cvtss_f32(h);
+        const __m256 inv = _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0);
+        for (int c = 0; c < 8; c++) {
+            __m256i q[4];
+            for (int j = 0; j < 4; j++) q[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + 32 * c + 8 * j), inv));
+            const __m256i bytes = _mm256_permutevar8x32_epi32(
+                _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3])), order);
+            _mm256_storeu_si256((__m256i *)(a->q256 + k * 256 + 32 * c), bytes);
+            // Sums of the two 16-code halves: q[0] + q[1] holds the first half's codes, q[2] + q[3] the second's.
+            __m256i s0 = _mm256_add_epi32(q[0], q[1]), s1 = _mm256_add_epi32(q[2], q[3]);
+            __m256i s = _mm256_hadd_epi32(s0, s1); // [s0 pairs (0-1), s1 pairs (0-1), s0 pairs (2-3), s1 pairs (2-3)]
+            s = _mm256_hadd_epi32(s, s);
+            const __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            a->bs16[k * 16 + 2 * c] = (int16_t)_mm_cvtsi128_si32(t);
+            a->bs16[k * 16 + 2 * c + 1] = (int16_t)_mm_extract_epi32(t, 1);
+        }
+        a->d256[k] = amax / 127.0f;
+    }
+}
+
+typedef struct {
+    const float *x;
+    native_activations a;
+    int64_t n, cols;
+    int need32, need256, avx2;
+} native_prepare_job;
+
+static void prepare_rows(const native_prepare_job *p, int64_t i0, int64_t i1) {
+    if (p->need32) {
+        if (p->avx2) {
+            const quantized_activations q = {.q = p->a.q32, .d = p->a.d32, .gsum = p->a.s32};
+            qs_quantize_activation_rows_avx2(&q, p->x, i0, i1, p->cols, 32);
+        } else {
+            quantize32_scalar(&p->a, p->x, i0, i1, p->cols);
+        }
+    }
+    if (p->need256) {
+        if (p->avx2) quantize256_avx2(&p->a, p->x, i0, i1, p->cols);
+        else quantize256_scalar(&p->a, p->x, i0, i1, p->cols);
+    }
+}
+
+static void prepare_task(void *ctx, int index, int count) {
+    const native_prepare_job *p = ctx;
+    const int64_t i0 = p->n * index / count, i1 = p->n * (index + 1) / count;
+    if (i0 < i1) prepare_rows(p, i0, i1);
+}
+
+// ---- scalar reference --------------------------------------------------------------------------
+
+// Every type through its generic description (native_blocks.h): per 16-value half, A * dot(u, x) - B * sum(x).
+static void native_rows_scalar(float *out, int64_t ldo, const qs_matrix *w, const native_activations *a, int64_t n,
+                               int64_t r0, int64_t r1) {
+    const int type = w->native_type;
+    const int64_t cols = w->cols, values = native_block_values(type), blocks = cols / values;
+    const int64_t row_bytes = qs_native_row_bytes(type, cols);
+    const int sgn = native_signed_codes(type);
+    const int8_t *xq = is_k_type(type) ? a->q256 : a->q32;
+    const float *dx = is_k_type(type) ? a->d256 : a->d32;
+    float A[16], B[16];
+    uint8_t u[32];
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)w->data + r * row_bytes;
+        for (int64_t i = 0; i < n; i++) {
+            float acc = 0;
+            for (int64_t blk = 0; blk < blocks; blk++) {
+                const uint8_t *b = row + blk * native_block_bytes(type);
+                native_block_scales(type, b, A, B);
+                const int8_t *xb = xq + i * cols + blk * values;
+                float block = 0;
+                for (int c = 0; c < values / 32; c++) {
+                    native_chunk_codes(type, b, c, u);
+                    for (int h = 0; h < 2; h++) {
+                        int dot = 0, sum = 0;
+                        for (int j = 16 * h; j < 16 * h + 16; j++) {
+                            const int code = sgn ? (int8_t)u[j] : u[j];
+                            dot += code * xb[32 * c + j];
+                            sum += xb[32 * c + j];
+                        }
+                        block += A[2 * c + h] * (float)dot - B[2 * c + h] * (float)sum;
+                    }
+                }
+                acc += dx[i * blocks + blk] * block;
+            }
+            out[i * ldo + r] = acc;
+        }
+    }
+}
+
+// ---- AVX2 --------------------------------------------------------------------------------------
+
+// 32 bytes, one per bit of the 32-bit mask: 0x10 where the bit is set (bit j -> byte j).
+AVX2 ALWAYS_INLINE __m256i bits_to_0x10(uint32_t bits) {
+    const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+    const __m256i mask = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    const __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), spread), mask);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(v, mask), _mm256_set1_epi8(0x10));
+}
+
+// The 32 codes of chunk c of block b in value order (native_chunk_codes, vectorised).
+AVX2 ALWAYS_INLINE __m256i codes_avx2(const int type, const uint8_t *b, const int c) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    switch (type) {
+    case QS_GGML_Q4_0: case QS_GGML_Q4_1: case QS_GGML_Q5_0: case QS_GGML_Q5_1: {
+        const int five = type == QS_GGML_Q5_0 || type == QS_GGML_Q5_1;
+        const uint8_t *qs = b + (type == QS_GGML_Q4_0 || type == QS_GGML_Q5_0 ? 2 : 4) + (five ? 4 : 0);
+        const __m128i p = _mm_loadu_si128((const __m128i *)qs);
+        __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(p, 4), p), low4);
+        if (five) {
+            uint32_t qh;
+            memcpy(&qh, qs - 4, 4);
+            u = _mm256_or_si256(u, bits_to_0x10(qh));
+        }
+        return u;
+    }
+    case QS_GGML_Q8_0: return _mm256_loadu_si256((const __m256i *)(b + 2));
+    case QS_GGML_Q2_K: case QS_GGML_Q3_K: {
+        const int three = type == QS_GGML_Q3_K;
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(b + (three ? 32 : 16) + 32 * (c / 4)));
+        __m256i u = _mm256_and_si256(_mm256_srli_epi16(q, 2 * (c % 4)), low2);
+        if (three) {
+            const __m256i hm = _mm256_loadu_si256((const __m256i *)b);
+            u = _mm256_or_si256(u, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, c), one), 2));
+        }
+        return u;
+    }
+    case QS_GGML_Q4_K: case QS_GGML_Q5_K: {
+        const int five = type == QS_GGML_Q5_K;
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(b + (five ? 48 : 16) + 32 * (c / 2)));
+        __m256i u = _mm256_and_si256(c % 2 ? _mm256_srli_epi16(q, 4) : q, low4);
+        if (five) {
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 16));
+            u = _mm256_or_si256(u, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, c), one), 4));
+        }
+        return u;
+    }
+    default: { // Q6_K
+        const int half = c / 4, t = c % 4;
+        const __m256i ql = _mm256_loadu_si256((const __m256i *)(b + 64 * half + 32 * (t & 1)));
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * half));
+        const __m256i lo = _mm256_and_si256(t < 2 ? ql : _mm256_srli_epi16(ql, 4), low4);
+        return _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * t), low2), 4));
+    }
+    }
+}
+
+// A K block's integer scales (sc: 16 int8, per 16-value half, or per 32-value chunk in bytes 0-7 for Q4_K/Q5_K:
+// `per_chunk`), its mins per half as int16 (mn), and the float multipliers of the two sums (d, dm).
+typedef struct {
+    __m128i sc;
+    __m256i mn;
+    float d, dm;
+} k_scales;
+
+AVX2 ALWAYS_INLINE k_scales k_block_scales(const int type, const uint8_t *b) {
+    k_scales s;
+    switch (type) {
+    case QS_GGML_Q2_K: {
+        const __m128i v = _mm_loadu_si128((const __m128i *)b);
+        s.sc = _mm_and_si128(v, _mm_set1_epi8(0x0F));
+        s.mn = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0x0F)));
+        s.d = native_half(b + 80), s.dm = native_half(b + 82);
+        return s;
+    }
+    case QS_GGML_Q3_K: {
+        int sc[16];
+        int8_t sc8[16];
+        native_q3k_scales(b + 96, sc);
+        for (int h = 0; h < 16; h++) sc8[h] = (int8_t)(sc[h] - 32);
+        s.sc = _mm_loadu_si128((const __m128i *)sc8);
+        s.mn = _mm256_slli_epi16(_mm256_cvtepi8_epi16(s.sc), 2);
+        s.d = s.dm = native_half(b + 108);
+        return s;
+    }
+    case QS_GGML_Q4_K: case QS_GGML_Q5_K: {
+        // Bytes 0-3 of the scale area hold the low six bits of scales 0-3 (top two bits: scales 4-7's high bits),
+        // bytes 4-7 the same for mins 0-3, bytes 8-11 the low four bits of scales 4-7 and (high nibbles) mins 4-7.
+        uint32_t w[3];
+        memcpy(w, b + 4, 12);
+        const uint32_t sc_lo = w[0] & 0x3F3F3F3F, mn_lo = w[1] & 0x3F3F3F3F;
+        const uint32_t sc_hi = (w[2] & 0x0F0F0F0F) | ((w[0] >> 6) & 0x03030303) << 4;
+        const uint32_t mn_hi = ((w[2] >> 4) & 0x0F0F0F0F) | ((w[1] >> 6) & 0x03030303) << 4;
+        s.sc = _mm_setr_epi32((int)sc_lo, (int)sc_hi, 0, 0);
+        const __m128i mins = _mm_setr_epi32((int)mn_lo, (int)mn_hi, 0, 0);
+        const __m128i twice = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+        s.mn = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(mins, twice));
+        s.d = native_half(b), s.dm = native_half(b + 2);
+        return s;
+    }
+    default: { // Q6_K
+        s.sc = _mm_loadu_si128((const __m128i *)(b + 192));
+        s.mn = _mm256_slli_epi16(_mm256_cvtepi8_epi16(s.sc), 5);
+        s.d = s.dm = native_half(b + 208);
+        return s;
+    }
+    }
+}
+
+// Chunk c's scales as 16 int16 lanes: eight for its first 16 values, eight for its second.
+AVX2 ALWAYS_INLINE __m256i chunk_scales(const int type, __m128i sc, const int c) {
+    const int per_chunk = type == QS_GGML_Q4_K || type == QS_GGML_Q5_K;
+    const char lo = (char)(per_chunk ? c : 2 * c), hi = (char)(per_chunk ? c : 2 * c + 1);
+    const __m128i pick = _mm_setr_epi8(lo, lo, lo, lo, lo, lo, lo, lo, hi, hi, hi, hi, hi, hi, hi, hi);
+    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, pick));
+}
+
+// One K-type weight row against COUNT activation rows (K: per block, int32 sums of the chunks, then two FMAs).
+#define K_ROW(COUNT)                                                                                              \
+    AVX2 ALWAYS_INLINE void k_row_##COUNT(const int type, float *out, int64_t ldo, const uint8_t *row,             \
+                                          const native_activations *a, int64_t cols, int64_t i0, int64_t r) {      \
+        const int64_t blocks = cols / 256, bytes = native_block_bytes(type);                                     \
+        __m256 acc[COUNT];                                                                                       \
+        for (int k = 0; k < COUNT; k++) acc[k] = _mm256_setzero_ps();                                            \
+        for (int64_t blk = 0; blk < blocks; blk++) {                                                             \
+            const uint8_t *b = row + blk * bytes;                                                                \
+            const k_scales s = k_block_scales(type, b);                                                          \
+            __m256i sumi[COUNT];                                                                                 \
+            for (int k = 0; k < COUNT; k++) sumi[k] = _mm256_setzero_si256();                                    \
+            for (int c = 0; c < 8; c++) {                                                                        \
+                const __m256i u = codes_avx2(type, b, c), scale = chunk_scales(type, s.sc, c);                   \
+                for (int k = 0; k < COUNT; k++) {                                                                \
+                    const __m256i x = _mm256_loadu_si256((const __m256i *)(a->q256 + (i0 + k) * cols + blk * 256 + 32 * c)); \
+                    sumi[k] = _mm256_add_epi32(sumi[k], _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), scale));   \
+                }                                                                                                \
+            }                                                                                                    \
+            for (int k = 0; k < COUNT; k++) {                                                                    \
+                const float dx = a->d256[(i0 + k) * blocks + blk];                                               \
+                const __m256i sums = _mm256_loadu_si256((const __m256i *)(a->bs16 + (i0 + k) * (cols / 16) + blk * 16)); \
+                const __m256i off = _mm256_madd_epi16(s.mn, sums);                                               \
+                acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[k]), _mm256_set1_ps(s.d * dx), acc[k]);          \
+                acc[k] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(off), _mm256_set1_ps(s.dm * dx), acc[k]);            \
+            }                                                                                                    \
+        }                                                                                                        \
+        for (int k = 0; k < COUNT; k++) out[(i0 + k) * ldo + r] = qs_hsum_avx2(acc[k]);                          \
+    }
+K_ROW(1)
+K_ROW(4)
+
+// One 32-value-type weight row against COUNT activation rows. Q4_0, Q5_0 and Q8_0 enter as signed values with the
+// sign trick (|w| against x carrying w's sign); Q4_1 and Q5_1 as unsigned codes, their mins against the sums.
+#define B32_ROW(COUNT)                                                                                            \
+    AVX2 ALWAYS_INLINE void b32_row_##COUNT(const int type, float *out, int64_t ldo, const uint8_t *row,           \
+                                            const native_activations *a, int64_t cols, int64_t i0, int64_t r) {    \
+        const int64_t blocks = cols / 32, bytes = native_block_bytes(type);                                      \
+        const int with_min = type == QS_GGML_Q4_1 || type == QS_GGML_Q5_1;                                       \
+        const __m256i ones = _mm256_set1_epi16(1);                                                               \
+        const __m256i bias = _mm256_set1_epi8(type == QS_GGML_Q4_0 ? 8 : type == QS_GGML_Q5_0 ? 16 : 0);         \
+        __m256 acc[COUNT];                                                                                       \
+        float mins[COUNT];                                                                                       \
+        for (int k = 0; k < COUNT; k++) acc[k] = _mm256_setzero_ps(), mins[k] = 0;                               \
+        for (int64_t blk = 0; blk < blocks; blk++) {                                                             \
+            const uint8_t *b = row + blk * bytes;                                                                \
+            const float d = native_half(b);                                                                      \
+            const __m256i u = codes_avx2(type, b, 0);                                                            \
+            const __m256i w = with_min ? u : _mm256_sub_epi8(u, bias);                                           \
+            const __m256i aw = with_min ? u : _mm256_sign_epi8(w, w);                                            \
+            for (int k = 0; k < COUNT; k++) {                                                                    \
+                const int64_t at = (i0 + k) * blocks + blk;                                                      \
+                __m256i x = _mm256_loadu_si256((const __m256i *)(a->q32 + at * 32));                             \
+                if (!with_min) x = _mm256_sign_epi8(x, w);                                                       \
+                const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, x), ones);                          \
+                acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * a->d32[at]), acc[k]);          \
+                if (with_min) mins[k] += native_half(b + 2) * a->s32[at];                                        \
+            }                                                                                                    \
+        }                                                                                                        \
+        for (int k = 0; k < COUNT; k++) out[(i0 + k) * ldo + r] = qs_hsum_avx2(acc[k]) + mins[k];               \
+    }
+B32_ROW(1)
+B32_ROW(4)
+
+AVX2 ALWAYS_INLINE void rows_avx2_type(const int type, float *out, int64_t ldo, const qs_matrix *w,
+                                       const native_activations *a, int64_t n, int64_t r0, int64_t r1) {
+    const int64_t cols = w->cols, row_bytes = qs_native_row_bytes(type, cols);
+    const int k_type = native_block_values(type) == 256;
+    for (int64_t c0 = 0; c0 < n; c0 += 16) {
+        const int64_t c1 = c0 + 16 < n ? c0 + 16 : n;
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *row = (const uint8_t *)w->data + r * row_bytes;
+            int64_t i = c0;
+            if (k_type) {
+                for (; i + 4 <= c1; i += 4) k_row_4(type, out, ldo, row, a, cols, i, r);
+                for (; i < c1; i++) k_row_1(type, out, ldo, row, a, cols, i, r);
+            } else {
+                for (; i + 4 <= c1; i += 4) b32_row_4(type, out, ldo, row, a, cols, i, r);
+                for (; i < c1; i++) b32_row_1(type, out, ldo, row, a, cols, i, r);
+            }
+        }
+    }
+}
+
+AVX2 static void native_rows_avx2(float *out, int64_t ldo, const qs_matrix *w, const native_activations *a, int64_t n,
+                                  int64_t r0, int64_t r1) {
+    switch (w->native_type) {
+    case QS_GGML_Q4_0: rows_avx2_type(QS_GGML_Q4_0, out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q4_1: rows_avx2_type(QS_GGML_Q4_1, out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q5_0: rows_avx2_type(QS_GGML_Q5_0, out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q5_1: rows_avx2_type(QS_GGML_Q5_1, out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q8_0: rows_avx2_type(QS_GGML_Q8_0, out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q2_K: rows_avx2_type(QS_GGML_Q2_K, out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q3_K: rows_avx2_type(QS_GGML_Q3_K, out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q4_K: rows_avx2_type(QS_GGML_Q4_K, out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q5_K: rows_avx2_type(QS_GGML_Q5_K, out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q6_K: rows_avx2_type(QS_GGML_Q6_K, out, ldo, w, a, n, r0, r1); break;
+    }
+}
+
+// ---- dispatch ----------------------------------------------------------------------------------
+
+enum { NATIVE_MAX = 4 };
+
+// Rows of up to NATIVE_MAX matrices in chunks the pool's threads claim one at a time (as qmatmul.c does).
+typedef struct {
+    int avx2;
+    int count;
+    const qs_matrix *w;
+    float *const *out;
+    const int64_t *ldo;
+    native_activations a;
+    int64_t n, chunk_rows;
+    int64_t first_chunk[NATIVE_MAX + 1];
+    _Atomic int64_t next_chunk;
+} native_job;
+
+static void native_task(void *ctx, int index, int count) {
+    (void)index;
+    (void)count;
+    native_job *job = ctx;
+    for (;;) {
+        const int64_t c = atomic_fetch_add_explicit(&job->next_chunk, 1, memory_order_relaxed);
+        if (c >= job->first_chunk[job->count]) return;
+        int m = 0;
+        while (c >= job->first_chunk[m + 1]) m++;
+        const qs_matrix *w = &job->w[m];
+        const int64_t r0 = (c - job->first_chunk[m]) * job->chunk_rows;
+        const int64_t r1 = r0 + job->chunk_rows < w->rows ? r0 + job->chunk_rows : w->rows;
+        if (job->avx2) native_rows_avx2(job->out[m], job->ldo[m], w, &job->a, job->n, r0, r1);
+        else native_rows_scalar(job->out[m], job->ldo[m], w, &job->a, job->n, r0, r1);
+    }
+}
+
+void qs_native_matmul_many(qs_pool *pool, qs_variant v, int count, float *const *out, const int64_t *ldo,
+                           const qs_matrix *w, const float *x, int64_t n, float *scratch) {
+    if (count > NATIVE_MAX) {
+        for (int m = 0; m < count; m++) qs_native_matmul_many(pool, v, 1, &out[m], &ldo[m], &w[m], x, n, scratch);
+        return;
+    }
+    const int64_t cols = w[0].cols;
+    const int threads = qs_pool_size(pool);
+    native_prepare_job prep = {.x = x, .n = n, .cols = cols, .avx2 = v >= QS_VARIANT_AVX2,
+                               .a = native_layout(scratch, n, cols)};
+    for (int m = 0; m < count; m++) {
+        if (is_k_type(w[m].native_type)) prep.need256 = 1;
+        else prep.need32 = 1;
+    }
+    if (n * cols >= 32768 && threads > 1) qs_pool_run(pool, prepare_task, &prep);
+    else prepare_rows(&prep, 0, n);
+    native_job job = {.avx2 = prep.avx2, .count = count, .w = w, .out = out, .ldo = ldo, .a = prep.a, .n = n};
+    int64_t rows = 0;
+    for (int m = 0; m < count; m++) rows += w[m].rows;
+    job.chunk_rows = (rows / (8 * threads) + 15) / 16 * 16;
+    if (job.chunk_rows < 16) job.chunk_rows = 16;
+    for (int m = 0; m < count; m++)
+        job.first_chunk[m + 1] = job.first_chunk[m] + (w[m].rows + job.chunk_rows - 1) / job.chunk_rows;
+    atomic_init(&job.next_chunk, 0);
+    if (rows * cols * n < 32768 || threads == 1) native_task(&job, 0, 1);
+    else qs_pool_run(pool, native_task, &job);
+}
+
+// Rows r0 ..< r1 as FP32 through the generic description: w = A * u - B.
+void qs_native_dequantize_rows(float *dst, const qs_matrix *w, int64_t r0, int64_t r1) {
+    const int type = w->native_type;
+    const int64_t cols = w->cols, values = native_block_values(type), row_bytes = qs_native_row_bytes(type, cols);
+    const int sgn = native_signed_codes(type);
+    float A[16], B[16];
+    uint8_t u[32];
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)w->data + r * row_bytes;
+        for (int64_t blk = 0; blk < cols / values; blk++) {
+            const uint8_t *b = row + blk * native_block_bytes(type);
+            native_block_scales(type, b, A, B);
+            for (int c = 0; c < values / 32; c++) {
+                native_chunk_codes(type, b, c, u);
+                for (int j = 0; j < 32; j++) {
+                    const float code = sgn ? (float)(int8_t)u[j] : (float)u[j];
+                    *dst++ = A[2 * c + j / 16] * code - B[2 * c + j / 16];
+                }
+            }
+        }
+    }
+}
