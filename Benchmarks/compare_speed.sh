@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Single-stream speed side by side with llama.cpp, in one run on this machine:
 # llama-bench (pp128, tg64, 2 threads) on F16, Q8_0 and Q4_0 requantizations of the model, and `quantserve bench`
-# at the matching levels (fp16, int8, int4) plus nf4 (against Q4_0).
+# at the matching levels (fp16, int8, int4) plus nf4 (against Q4_0), and llama-bench on the model file itself beside
+# `quantserve bench --quant native` (the file at its own quantization).
 # This machine's speed drifts by tens of percent over minutes, so each level is measured right after its peer, in
 # ROUNDS rounds (default 3); the table gives the median of each engine's figures and of the per-round ratios, and
 # the ratios' range.
-#   [ROUNDS=3] [LEVELS="fp16 int8 int4 nf4"] Benchmarks/compare_speed.sh [MODEL]
+#   [ROUNDS=3] [LEVELS="fp16 int8 int4 nf4 native"] Benchmarks/compare_speed.sh [MODEL]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf}
 ROUNDS=${ROUNDS:-3}
-LEVELS=${LEVELS:-fp16 int8 int4 nf4}
+LEVELS=${LEVELS:-fp16 int8 int4 nf4 native}
 . Benchmarks/common.sh
 make_peer_ggufs F16 Q8_0 Q4_0
 # A first load of each level outside the rounds (int4's AWQ search, if not cached yet; the page cache).
@@ -19,8 +20,10 @@ RESULTS="$WORK/compare_speed.jsonl"
 : > "$RESULTS"
 for round in $(seq "$ROUNDS"); do
   for level in $LEVELS; do
-    case $level in fp16) peer=F16 ;; int8) peer=Q8_0 ;; *) peer=Q4_0 ;; esac
-    "$LLAMA/llama-bench" -m "$WORK/$peer.gguf" -p 128 -n 64 -t "$THREADS" -o json > "$WORK/llama-bench.json"
+    case $level in fp16) peer=F16 ;; int8) peer=Q8_0 ;; native) peer=file ;; *) peer=Q4_0 ;; esac
+    peer_model="$WORK/$peer.gguf"
+    [ "$level" = native ] && peer_model="$MODEL"
+    "$LLAMA/llama-bench" -m "$peer_model" -p 128 -n 64 -t "$THREADS" -o json > "$WORK/llama-bench.json"
     "$BIN" bench --model "$MODEL" --quant "$level" --threads "$THREADS" --json > "$WORK/quantserve-bench.json"
     python3 - "$round" "$level" "$peer" "$WORK/llama-bench.json" "$WORK/quantserve-bench.json" >> "$RESULTS" <<'PY'
 import json, sys
@@ -38,7 +41,7 @@ import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 print("| level | weights MiB | load s | prefill tok/s (pp128) | llama.cpp pp128 | ratio (range) | decode tok/s (tg64) | llama.cpp tg64 | ratio (range) |")
 print("|---|---|---|---|---|---|---|---|---|")
-for level in ["fp16", "int8", "int4", "nf4"]:
+for level in ["fp16", "int8", "int4", "nf4", "native"]:
     rs = [r for r in rows if r["level"] == level]
     if not rs: continue
     med = lambda f: statistics.median(f(r) for r in rs)

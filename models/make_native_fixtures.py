@@ -84,9 +84,9 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def perplexity(bin_dir: Path, model: Path, chunks: int) -> float:
+def perplexity(bin_dir: Path, model: Path, chunks: int, flash_attn: str = "auto") -> float:
     cmd = [str(bin_dir / "llama-perplexity"), "-m", str(model), "-f", str(HELDOUT), "-c", str(CTX_SIZE),
-           "--chunks", str(chunks), "-t", str(THREADS)]
+           "--chunks", str(chunks), "-t", str(THREADS), "-fa", flash_attn]
     print("  $", " ".join(cmd), flush=True)
     t0 = time.time()
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=PERPLEXITY_TIMEOUT_S)
@@ -192,7 +192,8 @@ def main():
         print(name, flush=True)
         entry = {"model": name, "sha256": sha256(path), "perplexity": [], "generate": []}
         for chunks in CHUNKS:
-            entry["perplexity"].append({"ctx_size": CTX_SIZE, "chunks": chunks, "ppl": perplexity(bin_dir, path, chunks)})
+            entry["perplexity"].append({"ctx_size": CTX_SIZE, "chunks": chunks, "ppl": perplexity(bin_dir, path, chunks),
+                                        "ppl_flash_attn_off": perplexity(bin_dir, path, chunks, "off")})
         with Server(bin_dir, path) as server:
             first = [generate(server, p) for p in PROMPTS]
             second = [generate(server, p) for p in PROMPTS]
@@ -213,7 +214,8 @@ def main():
         "llama.cpp (the tools built from the vendored vendor/llama.cpp of llama-cpp-python 0.3.36 by "
         f"Benchmarks/setup_llamacpp.sh; {version}), by models/make_native_fixtures.py, at the files' own Q4_K_M "
         "quantization. perplexity: llama-perplexity -m models/MODEL -f Benchmarks/data/heldout.txt "
-        f"-c {CTX_SIZE} --chunks N -t {THREADS}, its 'Final estimate: PPL'. generate: llama-server -m models/MODEL "
+        f"-c {CTX_SIZE} --chunks N -t {THREADS} -fa auto (ppl: llama.cpp's default, which on this CPU turns flash "
+        "attention on, accumulating V in F16) and -fa off (ppl_flash_attn_off), its 'Final estimate: PPL'. generate: llama-server -m models/MODEL "
         f"-t {THREADS} -np 1 -c 2048 --host 127.0.0.1 --port PORT; prompt_ids = POST /tokenize "
         "{\"content\": prompt, \"add_special\": true} (llama.cpp's own BOS handling); then POST /completion "
         f"{json.dumps(completion_request(['PROMPT_IDS']))} with prompt_ids as the prompt; greedy_ids = its 'tokens' "

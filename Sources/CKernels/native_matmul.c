@@ -33,22 +33,26 @@ typedef struct {
     int8_t *q32;   // [n, cols]
     float *d32;    // [n, cols / 32]
     float *s32;    // [n, cols / 32]: d32 times the sum of the block's codes
+    float *g64;    // [n, cols / 64]: the paired quantizer's group sums (unused)
+    // The AVX2 kernels' paired form of q32 and d32 (qactivations.h): blocks (b, b + 1) as [b 0-15, b+1 0-15,
+    // b 16-31, b+1 16-31] and their scales as [d_b x4, d_b+1 x4].
+    int8_t *pq;    // [n, cols]
+    float *pd;     // [n, cols / 64 * 8]
     int8_t *q256;  // [n, cols] (K types; cols a multiple of 256)
     float *d256;   // [n, cols / 256]
     int16_t *bs16; // [n, cols / 16]: sums of each 16 codes of q256
 } native_activations;
 
-// The layout in scratch (qs_activation_scratch_floats(n, cols) floats: about 0.6 n cols are used).
+// The layout in scratch (qs_activation_scratch_floats(n, cols) floats): qactivations.h's paired layout, then the
+// 256-value form.
 static native_activations native_layout(float *scratch, int64_t n, int64_t cols) {
-    native_activations a;
-    int8_t *bytes = (int8_t *)scratch;
-    a.q32 = bytes;
-    a.q256 = bytes + n * cols;
-    float *f = scratch + n * cols / 2;
-    a.d32 = f;
-    a.s32 = f + n * (cols / 32);
-    a.d256 = f + 2 * n * (cols / 32);
-    a.bs16 = (int16_t *)(a.d256 + n * (cols / 256) + 1);
+    const quantized_activations q = qs_activation_layout(scratch, n, cols);
+    native_activations a = {.q32 = q.q, .d32 = q.d, .g64 = q.gsum, .pq = q.pq, .pd = q.pd};
+    float *rest = q.pd + n * (cols / 64) * 8;
+    a.s32 = rest;
+    a.q256 = (int8_t *)(rest + n * (cols / 32));
+    a.d256 = rest + n * (cols / 32) + n * cols / 4;
+    a.bs16 = (int16_t *)(a.d256 + n * (cols / 256));
     return a;
 }
 
@@ -128,8 +132,14 @@ typedef struct {
 static void prepare_rows(const native_prepare_job *p, int64_t i0, int64_t i1) {
     if (p->need32) {
         if (p->avx2) {
-            const quantized_activations q = {.q = p->a.q32, .d = p->a.d32, .gsum = p->a.s32};
-            qs_quantize_activation_rows_avx2(&q, p->x, i0, i1, p->cols, 32);
+            // The paired form (its sums per 64 go to g64, unused), then the sums per block.
+            const quantized_activations q = {.q = p->a.q32, .d = p->a.d32, .gsum = p->a.g64, .pq = p->a.pq, .pd = p->a.pd};
+            qs_quantize_activation_rows_avx2(&q, p->x, i0, i1, p->cols, 64);
+            for (int64_t k = i0 * (p->cols / 32); k < i1 * (p->cols / 32); k++) {
+                int sum = 0;
+                for (int j = 0; j < 32; j++) sum += p->a.q32[k * 32 + j];
+                p->a.s32[k] = p->a.d32[k] * (float)sum;
+            }
         } else {
             quantize32_scalar(&p->a, p->x, i0, i1, p->cols);
         }
@@ -188,6 +198,13 @@ static void native_rows_scalar(float *out, int64_t ldo, const qs_matrix *w, cons
 }
 
 // ---- AVX2 --------------------------------------------------------------------------------------
+
+// An fp16 field of a block, through F16C.
+AVX2 ALWAYS_INLINE float half_f16c(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
 
 // 32 bytes, one per bit of the 32-bit mask: 0x10 where the bit is set (bit j -> byte j).
 AVX2 ALWAYS_INLINE __m256i bits_to_0x10(uint32_t bits) {
@@ -259,7 +276,7 @@ AVX2 ALWAYS_INLINE k_scales k_block_scales(const int type, const uint8_t *b) {
         const __m128i v = _mm_loadu_si128((const __m128i *)b);
         s.sc = _mm_and_si128(v, _mm_set1_epi8(0x0F));
         s.mn = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0x0F)));
-        s.d = native_half(b + 80), s.dm = native_half(b + 82);
+        s.d = half_f16c(b + 80), s.dm = half_f16c(b + 82);
         return s;
     }
     case QS_GGML_Q3_K: {
@@ -269,7 +286,7 @@ AVX2 ALWAYS_INLINE k_scales k_block_scales(const int type, const uint8_t *b) {
         for (int h = 0; h < 16; h++) sc8[h] = (int8_t)(sc[h] - 32);
         s.sc = _mm_loadu_si128((const __m128i *)sc8);
         s.mn = _mm256_slli_epi16(_mm256_cvtepi8_epi16(s.sc), 2);
-        s.d = s.dm = native_half(b + 108);
+        s.d = s.dm = half_f16c(b + 108);
         return s;
     }
     case QS_GGML_Q4_K: case QS_GGML_Q5_K: {
@@ -284,13 +301,13 @@ AVX2 ALWAYS_INLINE k_scales k_block_scales(const int type, const uint8_t *b) {
         const __m128i mins = _mm_setr_epi32((int)mn_lo, (int)mn_hi, 0, 0);
         const __m128i twice = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
         s.mn = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(mins, twice));
-        s.d = native_half(b), s.dm = native_half(b + 2);
+        s.d = half_f16c(b), s.dm = half_f16c(b + 2);
         return s;
     }
     default: { // Q6_K
         s.sc = _mm_loadu_si128((const __m128i *)(b + 192));
         s.mn = _mm256_slli_epi16(_mm256_cvtepi8_epi16(s.sc), 5);
-        s.d = s.dm = native_half(b + 208);
+        s.d = s.dm = half_f16c(b + 208);
         return s;
     }
     }
@@ -336,42 +353,105 @@ AVX2 ALWAYS_INLINE __m256i chunk_scales(const int type, __m128i sc, const int c)
 K_ROW(1)
 K_ROW(4)
 
-// One 32-value-type weight row against COUNT activation rows. Q4_0, Q5_0 and Q8_0 enter as signed values with the
-// sign trick (|w| against x carrying w's sign); Q4_1 and Q5_1 as unsigned codes, their mins against the sums.
-#define B32_ROW(COUNT)                                                                                            \
-    AVX2 ALWAYS_INLINE void b32_row_##COUNT(const int type, float *out, int64_t ldo, const uint8_t *row,           \
-                                            const native_activations *a, int64_t cols, int64_t i0, int64_t r) {    \
-        const int64_t blocks = cols / 32, bytes = native_block_bytes(type);                                      \
-        const int with_min = type == QS_GGML_Q4_1 || type == QS_GGML_Q5_1;                                       \
-        const __m256i ones = _mm256_set1_epi16(1);                                                               \
-        const __m256i bias = _mm256_set1_epi8(type == QS_GGML_Q4_0 ? 8 : type == QS_GGML_Q5_0 ? 16 : 0);         \
-        __m256 acc[COUNT];                                                                                       \
-        float mins[COUNT];                                                                                       \
-        for (int k = 0; k < COUNT; k++) acc[k] = _mm256_setzero_ps(), mins[k] = 0;                               \
-        for (int64_t blk = 0; blk < blocks; blk++) {                                                             \
-            const uint8_t *b = row + blk * bytes;                                                                \
-            const float d = native_half(b);                                                                      \
-            const __m256i u = codes_avx2(type, b, 0);                                                            \
-            const __m256i w = with_min ? u : _mm256_sub_epi8(u, bias);                                           \
-            const __m256i aw = with_min ? u : _mm256_sign_epi8(w, w);                                            \
-            for (int k = 0; k < COUNT; k++) {                                                                    \
-                const int64_t at = (i0 + k) * blocks + blk;                                                      \
-                __m256i x = _mm256_loadu_si256((const __m256i *)(a->q32 + at * 32));                             \
-                if (!with_min) x = _mm256_sign_epi8(x, w);                                                       \
-                const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, x), ones);                          \
-                acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * a->d32[at]), acc[k]);          \
-                if (with_min) mins[k] += native_half(b + 2) * a->s32[at];                                        \
-            }                                                                                                    \
-        }                                                                                                        \
-        for (int k = 0; k < COUNT; k++) out[(i0 + k) * ldo + r] = qs_hsum_avx2(acc[k]) + mins[k];               \
+// A 32-value-type weight row decoded once for all the activation rows it meets, in pairs of blocks laid out like the
+// paired activations: lo holds values 0-15 of blocks b and b + 1, hi values 16-31. The unsigned types (w = d * u -
+// offset) keep their codes; Q8_0 keeps its signed values (w) and their magnitudes (lo, hi). d2: [d_b x4, d_b+1 x4]
+// per pair; offset per block. An odd last block stays alone: its codes in `last`.
+typedef struct {
+    __m256i *lo, *hi, *wlo, *whi, last, wlast;
+    float *d2, *d, *offset;
+} b32_row_cache;
+
+AVX2 ALWAYS_INLINE void b32_decode_row(const int type, const uint8_t *row, int64_t blocks, b32_row_cache *c) {
+    const int64_t bytes = native_block_bytes(type);
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    for (int64_t blk = 0; blk < blocks; blk++) {
+        const uint8_t *b = row + blk * bytes;
+        const float d = half_f16c(b);
+        c->d[blk] = d;
+        c->offset[blk] = type == QS_GGML_Q4_1 || type == QS_GGML_Q5_1 ? -half_f16c(b + 2)
+                       : type == QS_GGML_Q8_0 ? 0.0f : (type == QS_GGML_Q4_0 ? 8.0f : 16.0f) * d;
     }
-B32_ROW(1)
-B32_ROW(4)
+    for (int64_t p = 0; p < blocks / 2; p++) {
+        const uint8_t *b0 = row + 2 * p * bytes, *b1 = b0 + bytes;
+        _mm256_storeu_ps(c->d2 + 8 * p, _mm256_setr_m128(_mm_set1_ps(c->d[2 * p]), _mm_set1_ps(c->d[2 * p + 1])));
+        if (type == QS_GGML_Q8_0) {
+            const __m256i lo = _mm256_loadu2_m128i((const __m128i *)(b1 + 2), (const __m128i *)(b0 + 2));
+            const __m256i hi = _mm256_loadu2_m128i((const __m128i *)(b1 + 18), (const __m128i *)(b0 + 18));
+            c->wlo[p] = lo, c->whi[p] = hi;
+            c->lo[p] = _mm256_sign_epi8(lo, lo), c->hi[p] = _mm256_sign_epi8(hi, hi);
+            continue;
+        }
+        const int five = type == QS_GGML_Q5_0 || type == QS_GGML_Q5_1;
+        const int64_t at = (type == QS_GGML_Q4_0 || type == QS_GGML_Q5_0 ? 2 : 4) + (five ? 4 : 0);
+        const __m256i v = _mm256_loadu2_m128i((const __m128i *)(b1 + at), (const __m128i *)(b0 + at));
+        __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+        if (five) {
+            uint32_t h0, h1;
+            memcpy(&h0, b0 + at - 4, 4);
+            memcpy(&h1, b1 + at - 4, 4);
+            lo = _mm256_or_si256(lo, bits_to_0x10((h0 & 0xFFFF) | h1 << 16));
+            hi = _mm256_or_si256(hi, bits_to_0x10(h0 >> 16 | (h1 & 0xFFFF0000)));
+        }
+        c->lo[p] = lo, c->hi[p] = hi;
+    }
+    if (blocks % 2) {
+        const __m256i u = codes_avx2(type, row + (blocks - 1) * bytes, 0);
+        c->wlast = u;
+        c->last = type == QS_GGML_Q8_0 ? _mm256_sign_epi8(u, u) : u;
+    }
+}
+
+// One decoded row against activation row i: per pair of blocks one integer dot (the 4-bit and 5-bit codes' two
+// halves add in int16: at most 2 * 2 * 31 * 127 per lane) and one FMA by [d * dx] of both blocks; then the offsets
+// against the activations' scaled sums, eight blocks at a time. The order is fixed by cols alone.
+AVX2 ALWAYS_INLINE float b32_dot_row(const int type, const b32_row_cache *c, const native_activations *a, int64_t cols,
+                                     int64_t i) {
+    const int64_t blocks = cols / 32, pairs = blocks / 2;
+    const int8_t *x = a->pq + i * cols;
+    const float *dx = a->pd + i * (cols / 64) * 8, *sx = a->s32 + i * blocks;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t p = 0; p < pairs; p++) {
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)(x + 64 * p));
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + 64 * p + 32));
+        __m256i dot;
+        if (type == QS_GGML_Q8_0) {
+            x0 = _mm256_sign_epi8(x0, c->wlo[p]), x1 = _mm256_sign_epi8(x1, c->whi[p]);
+            dot = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(c->lo[p], x0), ones),
+                                   _mm256_madd_epi16(_mm256_maddubs_epi16(c->hi[p], x1), ones));
+        } else {
+            dot = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(c->lo[p], x0),
+                                                     _mm256_maddubs_epi16(c->hi[p], x1)), ones);
+        }
+        const __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(c->d2 + 8 * p), _mm256_loadu_ps(dx + 8 * p));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc);
+    }
+    if (blocks % 2) {
+        const int64_t at = i * blocks + blocks - 1;
+        __m256i xv = _mm256_loadu_si256((const __m256i *)(a->q32 + at * 32));
+        if (type == QS_GGML_Q8_0) xv = _mm256_sign_epi8(xv, c->wlast);
+        const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(c->last, xv), ones);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(c->d[blocks - 1] * a->d32[at]), acc);
+    }
+    float tail = 0;
+    if (type != QS_GGML_Q8_0) {
+        int64_t blk = 0;
+        for (; blk + 8 <= blocks; blk += 8)
+            acc = _mm256_fnmadd_ps(_mm256_loadu_ps(c->offset + blk), _mm256_loadu_ps(sx + blk), acc);
+        for (; blk < blocks; blk++) tail -= c->offset[blk] * sx[blk];
+    }
+    return qs_hsum_avx2(acc) + tail;
+}
 
 AVX2 ALWAYS_INLINE void rows_avx2_type(const int type, float *out, int64_t ldo, const qs_matrix *w,
                                        const native_activations *a, int64_t n, int64_t r0, int64_t r1) {
     const int64_t cols = w->cols, row_bytes = qs_native_row_bytes(type, cols);
     const int k_type = native_block_values(type) == 256;
+    const int64_t blocks = k_type ? 2 : cols / 32, pairs = blocks / 2 + 1, signed_pairs = type == QS_GGML_Q8_0 ? pairs : 1;
+    __m256i lo[pairs], hi[pairs], wlo[signed_pairs], whi[signed_pairs];
+    float d2[8 * pairs], d[blocks], offset[blocks];
+    b32_row_cache cache = {.lo = lo, .hi = hi, .wlo = wlo, .whi = whi, .d2 = d2, .d = d, .offset = offset};
     for (int64_t c0 = 0; c0 < n; c0 += 16) {
         const int64_t c1 = c0 + 16 < n ? c0 + 16 : n;
         for (int64_t r = r0; r < r1; r++) {
@@ -381,26 +461,44 @@ AVX2 ALWAYS_INLINE void rows_avx2_type(const int type, float *out, int64_t ldo, 
                 for (; i + 4 <= c1; i += 4) k_row_4(type, out, ldo, row, a, cols, i, r);
                 for (; i < c1; i++) k_row_1(type, out, ldo, row, a, cols, i, r);
             } else {
-                for (; i + 4 <= c1; i += 4) b32_row_4(type, out, ldo, row, a, cols, i, r);
-                for (; i < c1; i++) b32_row_1(type, out, ldo, row, a, cols, i, r);
+                b32_decode_row(type, row, blocks, &cache);
+                for (; i < c1; i++) out[i * ldo + r] = b32_dot_row(type, &cache, a, cols, i);
             }
         }
     }
 }
 
-AVX2 static void native_rows_avx2(float *out, int64_t ldo, const qs_matrix *w, const native_activations *a, int64_t n,
-                                  int64_t r0, int64_t r1) {
+// One function per type (the type a constant inside), so that each compiles to its own loop and profiles apart.
+#define ROWS_AVX2(NAME, TYPE)                                                                                      \
+    AVX2 __attribute__((noinline)) static void rows_avx2_##NAME(float *out, int64_t ldo, const qs_matrix *w,       \
+                                                                 const native_activations *a, int64_t n, int64_t r0, \
+                                                                 int64_t r1) {                                   \
+        rows_avx2_type(TYPE, out, ldo, w, a, n, r0, r1);                                                         \
+    }
+ROWS_AVX2(q4_0, QS_GGML_Q4_0)
+ROWS_AVX2(q4_1, QS_GGML_Q4_1)
+ROWS_AVX2(q5_0, QS_GGML_Q5_0)
+ROWS_AVX2(q5_1, QS_GGML_Q5_1)
+ROWS_AVX2(q8_0, QS_GGML_Q8_0)
+ROWS_AVX2(q2_k, QS_GGML_Q2_K)
+ROWS_AVX2(q3_k, QS_GGML_Q3_K)
+ROWS_AVX2(q4_k, QS_GGML_Q4_K)
+ROWS_AVX2(q5_k, QS_GGML_Q5_K)
+ROWS_AVX2(q6_k, QS_GGML_Q6_K)
+
+static void native_rows_avx2(float *out, int64_t ldo, const qs_matrix *w, const native_activations *a, int64_t n,
+                             int64_t r0, int64_t r1) {
     switch (w->native_type) {
-    case QS_GGML_Q4_0: rows_avx2_type(QS_GGML_Q4_0, out, ldo, w, a, n, r0, r1); break;
-    case QS_GGML_Q4_1: rows_avx2_type(QS_GGML_Q4_1, out, ldo, w, a, n, r0, r1); break;
-    case QS_GGML_Q5_0: rows_avx2_type(QS_GGML_Q5_0, out, ldo, w, a, n, r0, r1); break;
-    case QS_GGML_Q5_1: rows_avx2_type(QS_GGML_Q5_1, out, ldo, w, a, n, r0, r1); break;
-    case QS_GGML_Q8_0: rows_avx2_type(QS_GGML_Q8_0, out, ldo, w, a, n, r0, r1); break;
-    case QS_GGML_Q2_K: rows_avx2_type(QS_GGML_Q2_K, out, ldo, w, a, n, r0, r1); break;
-    case QS_GGML_Q3_K: rows_avx2_type(QS_GGML_Q3_K, out, ldo, w, a, n, r0, r1); break;
-    case QS_GGML_Q4_K: rows_avx2_type(QS_GGML_Q4_K, out, ldo, w, a, n, r0, r1); break;
-    case QS_GGML_Q5_K: rows_avx2_type(QS_GGML_Q5_K, out, ldo, w, a, n, r0, r1); break;
-    case QS_GGML_Q6_K: rows_avx2_type(QS_GGML_Q6_K, out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q4_0: rows_avx2_q4_0(out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q4_1: rows_avx2_q4_1(out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q5_0: rows_avx2_q5_0(out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q5_1: rows_avx2_q5_1(out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q8_0: rows_avx2_q8_0(out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q2_K: rows_avx2_q2_k(out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q3_K: rows_avx2_q3_k(out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q4_K: rows_avx2_q4_k(out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q5_K: rows_avx2_q5_k(out, ldo, w, a, n, r0, r1); break;
+    case QS_GGML_Q6_K: rows_avx2_q6_k(out, ldo, w, a, n, r0, r1); break;
     }
 }
 

@@ -13,7 +13,9 @@
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
 int64_t qs_activation_scratch_floats(int64_t n, int64_t cols) {
-    return n * cols / 2 + 2 * n * (cols / 32) + n * (cols / 64) * 8 + 64;
+    // The paired int8 layout (qs_activation_layout), and after it the native products' 256-value form.
+    return n * cols / 2 + 2 * n * (cols / 32) + n * (cols / 64) * 8 + n * cols / 4 + n * (cols / 256)
+         + 2 * n * (cols / 32) + 64;
 }
 
 // x [n, cols] -> int16 per 32 values with one scale each (n * cols / 2 + n * cols / 32 floats of scratch).

@@ -1,0 +1,99 @@
+import XCTest
+@testable import QuantServe
+
+/// models/make_native_fixtures.py's references: llama.cpp running each Q4_K_M file at its own quantization.
+struct NativeReference: Decodable {
+    struct Model: Decodable {
+        struct PerplexityCase: Decodable {
+            let ctx_size: Int
+            let chunks: Int
+            let ppl: Double
+            let ppl_flash_attn_off: Double
+        }
+        struct GenerateCase: Decodable {
+            let prompt: String
+            let prompt_ids: [Int32]
+            let greedy_ids: [Int32]
+            /// [token, probability] at the first generated position, most likely first.
+            let top: [[Double]]
+        }
+        let model: String
+        let perplexity: [PerplexityCase]
+        let generate: [GenerateCase]
+    }
+    let models: [Model]
+}
+
+/// The two real Q4_K_M files (the default Qwen2.5-Coder-0.5B and Gemma 3 270M) at the native level against
+/// llama.cpp on the same files: the default level, the weights' bytes, perplexity, greedy continuations and the
+/// first position's probabilities.
+final class NativeModelTests: XCTestCase {
+    func path(_ model: NativeReference.Model) throws -> String {
+        model.model.hasPrefix("gemma") ? try Fixtures.gemmaModelPath() : try Fixtures.defaultModelPath()
+    }
+
+    func testQuantizedGGUFDefaultsToNativeAndKeepsItsBytes() throws {
+        let reference: NativeReference = try Fixtures.json("native-references.json")
+        for m in reference.models {
+            let file = try GGUFFile(path: try path(m))
+            XCTAssertEqual(file.defaultLevel, .native)
+            let loaded = try ModelLoader.load(path: try path(m), level: nil, context: ComputeContext())
+            XCTAssertEqual(loaded.model.level, .native)
+            // Resident weights within 5% of the file's tensor bytes (F32 vectors are a fraction of a percent).
+            let fileBytes = file.tensors.reduce(0) { $0 + $1.byteCount }
+            let ratio = Double(loaded.model.weightBytes) / Double(fileBytes)
+            XCTAssertEqual(ratio, 1, accuracy: 0.05, "\(m.model): \(loaded.model.weightBytes) of \(fileBytes) bytes")
+            XCTAssertEqual(loaded.model.weightBytes, file.nativeWeightBytes)
+        }
+    }
+
+    /// llama-perplexity on the same file: within 0.5% of its figure without flash attention (which accumulates V in
+    /// F16 and moves llama.cpp's own figure by ~0.3%), within 1% of its default.
+    func testPerplexityMatchesLlamaCpp() throws {
+        let reference: NativeReference = try Fixtures.json("native-references.json")
+        for m in reference.models {
+            let loaded = try ModelLoader.load(path: try path(m), level: .native, context: ComputeContext())
+            let text = try String(contentsOfFile: Fixtures.repositoryRoot.appendingPathComponent("Benchmarks/data/heldout.txt").path,
+                                  encoding: .utf8)
+            // As `quantserve perplexity` and llama.cpp: the whole text with BOS where the model adds one.
+            let tokens = loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: false)
+            let p = try XCTUnwrap(m.perplexity.first { $0.chunks == 4 })
+            let r = try Perplexity.evaluate(model: loaded.model, tokens: tokens, bos: loaded.tokenizer.addsBOS ? loaded.tokenizer.bosTokenID : nil,
+                                            contextSize: p.ctx_size, maxChunks: p.chunks)
+            XCTAssertEqual(r.chunks, p.chunks)
+            XCTAssertEqual(r.perplexity, p.ppl_flash_attn_off, accuracy: p.ppl_flash_attn_off * 0.005,
+                           "\(m.model): ours \(r.perplexity), llama.cpp -fa off \(p.ppl_flash_attn_off)")
+            XCTAssertEqual(r.perplexity, p.ppl, accuracy: p.ppl * 0.01, "\(m.model): ours \(r.perplexity), llama.cpp \(p.ppl)")
+        }
+    }
+
+    /// Greedy continuations equal to llama.cpp's on at least 4 of 5 prompts; the first position's top-10
+    /// probabilities within 0.02, its top token the same.
+    func testGreedyContinuationsMatchLlamaCpp() throws {
+        let reference: NativeReference = try Fixtures.json("native-references.json")
+        for m in reference.models {
+            let engine = try Engine.load(try path(m), level: .native)
+            let results = try engine.complete(m.generate.map {
+                GenerationRequest(prompt: $0.prompt_ids, maxTokens: $0.greedy_ids.count, sampling: .greedy)
+            })
+            var mismatches: [String] = []
+            for (g, result) in zip(m.generate, results) where result.tokens != g.greedy_ids {
+                mismatches.append("\(g.prompt.debugDescription): got \(result.tokens), llama.cpp \(g.greedy_ids)")
+            }
+            XCTAssertLessThanOrEqual(mismatches.count, 1, "\(m.model):\n" + mismatches.joined(separator: "\n"))
+
+            let loaded = try ModelLoader.load(path: try path(m), level: .native, context: ComputeContext())
+            for g in m.generate {
+                let logits = try loaded.model.forward(g.prompt_ids, cache: loaded.model.makeCache(capacity: 512))
+                let top = logits.max()!
+                let total = logits.reduce(0.0) { $0 + exp(Double($1 - top)) }
+                XCTAssertEqual(Int(g.top[0][0]), Int(logits.withUnsafeBufferPointer { Sampler.argmax($0) }),
+                               "\(m.model) \(g.prompt.debugDescription)")
+                for pair in g.top {
+                    let p = exp(Double(logits[Int(pair[0])] - top)) / total
+                    XCTAssertEqual(p, pair[1], accuracy: 0.02, "\(m.model) \(g.prompt.debugDescription) token \(Int(pair[0]))")
+                }
+            }
+        }
+    }
+}
