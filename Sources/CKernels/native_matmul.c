@@ -402,46 +402,52 @@ AVX2 ALWAYS_INLINE void b32_decode_row(const int type, const uint8_t *row, int64
     }
 }
 
-// One decoded row against activation row i: per pair of blocks one integer dot (the 4-bit and 5-bit codes' two
-// halves add in int16: at most 2 * 2 * 31 * 127 per lane) and one FMA by [d * dx] of both blocks; then the offsets
-// against the activations' scaled sums, eight blocks at a time. The order is fixed by cols alone.
-AVX2 ALWAYS_INLINE float b32_dot_row(const int type, const b32_row_cache *c, const native_activations *a, int64_t cols,
-                                     int64_t i) {
+// One decoded row against COUNT activation rows from i (each its own accumulator, so the FMA chains run side by
+// side): per pair of blocks one integer dot (the 4-bit and 5-bit codes' two halves add in int16: at most
+// 2 * 2 * 31 * 127 per lane) and one FMA by [d * dx] of both blocks; then the offsets against the activations'
+// scaled sums, eight blocks at a time. Each row's order is fixed by cols alone, whatever COUNT is.
+AVX2 ALWAYS_INLINE void b32_dot_rows(const int type, const int count, const b32_row_cache *c,
+                                     const native_activations *a, int64_t cols, int64_t i, float *out, int64_t ldo) {
     const int64_t blocks = cols / 32, pairs = blocks / 2;
-    const int8_t *x = a->pq + i * cols;
-    const float *dx = a->pd + i * (cols / 64) * 8, *sx = a->s32 + i * blocks;
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[4];
+    for (int k = 0; k < count; k++) acc[k] = _mm256_setzero_ps();
     for (int64_t p = 0; p < pairs; p++) {
-        __m256i x0 = _mm256_loadu_si256((const __m256i *)(x + 64 * p));
-        __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + 64 * p + 32));
-        __m256i dot;
-        if (type == QS_GGML_Q8_0) {
-            x0 = _mm256_sign_epi8(x0, c->wlo[p]), x1 = _mm256_sign_epi8(x1, c->whi[p]);
-            dot = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(c->lo[p], x0), ones),
-                                   _mm256_madd_epi16(_mm256_maddubs_epi16(c->hi[p], x1), ones));
-        } else {
-            dot = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(c->lo[p], x0),
-                                                     _mm256_maddubs_epi16(c->hi[p], x1)), ones);
+        const __m256 wd = _mm256_loadu_ps(c->d2 + 8 * p);
+        for (int k = 0; k < count; k++) {
+            const int8_t *x = a->pq + (i + k) * cols + 64 * p;
+            __m256i x0 = _mm256_loadu_si256((const __m256i *)x), x1 = _mm256_loadu_si256((const __m256i *)(x + 32));
+            __m256i dot;
+            if (type == QS_GGML_Q8_0) {
+                x0 = _mm256_sign_epi8(x0, c->wlo[p]), x1 = _mm256_sign_epi8(x1, c->whi[p]);
+                dot = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(c->lo[p], x0), ones),
+                                       _mm256_madd_epi16(_mm256_maddubs_epi16(c->hi[p], x1), ones));
+            } else {
+                dot = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(c->lo[p], x0),
+                                                         _mm256_maddubs_epi16(c->hi[p], x1)), ones);
+            }
+            const __m256 scale = _mm256_mul_ps(wd, _mm256_loadu_ps(a->pd + ((i + k) * (cols / 64) + p) * 8));
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[k]);
         }
-        const __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(c->d2 + 8 * p), _mm256_loadu_ps(dx + 8 * p));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc);
     }
-    if (blocks % 2) {
-        const int64_t at = i * blocks + blocks - 1;
-        __m256i xv = _mm256_loadu_si256((const __m256i *)(a->q32 + at * 32));
-        if (type == QS_GGML_Q8_0) xv = _mm256_sign_epi8(xv, c->wlast);
-        const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(c->last, xv), ones);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(c->d[blocks - 1] * a->d32[at]), acc);
+    for (int k = 0; k < count; k++) {
+        if (blocks % 2) {
+            const int64_t at = (i + k) * blocks + blocks - 1;
+            __m256i xv = _mm256_loadu_si256((const __m256i *)(a->q32 + at * 32));
+            if (type == QS_GGML_Q8_0) xv = _mm256_sign_epi8(xv, c->wlast);
+            const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(c->last, xv), ones);
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(c->d[blocks - 1] * a->d32[at]), acc[k]);
+        }
+        float tail = 0;
+        if (type != QS_GGML_Q8_0) {
+            const float *sx = a->s32 + (i + k) * blocks;
+            int64_t blk = 0;
+            for (; blk + 8 <= blocks; blk += 8)
+                acc[k] = _mm256_fnmadd_ps(_mm256_loadu_ps(c->offset + blk), _mm256_loadu_ps(sx + blk), acc[k]);
+            for (; blk < blocks; blk++) tail -= c->offset[blk] * sx[blk];
+        }
+        out[(i + k) * ldo] = qs_hsum_avx2(acc[k]) + tail;
     }
-    float tail = 0;
-    if (type != QS_GGML_Q8_0) {
-        int64_t blk = 0;
-        for (; blk + 8 <= blocks; blk += 8)
-            acc = _mm256_fnmadd_ps(_mm256_loadu_ps(c->offset + blk), _mm256_loadu_ps(sx + blk), acc);
-        for (; blk < blocks; blk++) tail -= c->offset[blk] * sx[blk];
-    }
-    return qs_hsum_avx2(acc) + tail;
 }
 
 AVX2 ALWAYS_INLINE void rows_avx2_type(const int type, float *out, int64_t ldo, const qs_matrix *w,
@@ -462,7 +468,8 @@ AVX2 ALWAYS_INLINE void rows_avx2_type(const int type, float *out, int64_t ldo, 
                 for (; i < c1; i++) k_row_1(type, out, ldo, row, a, cols, i, r);
             } else {
                 b32_decode_row(type, row, blocks, &cache);
-                for (; i < c1; i++) out[i * ldo + r] = b32_dot_row(type, &cache, a, cols, i);
+                for (; i + 4 <= c1; i += 4) b32_dot_rows(type, 4, &cache, a, cols, i, out + r, ldo);
+                for (; i < c1; i++) b32_dot_rows(type, 1, &cache, a, cols, i, out + r, ldo);
             }
         }
     }
