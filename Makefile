@@ -3,7 +3,7 @@
 
 SWIFT        ?= swift
 MODEL        ?= models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
-QUANT        ?= int8
+QUANT        ?= native
 HOST         ?= 127.0.0.1
 PORT         ?= 8080
 BIN          := .build/release/quantserve
@@ -87,7 +87,7 @@ chat:
 bench: deps model build venv
 	@$(MAKE) --no-print-directory install-packages PACKAGES="cmake g++"
 	@mkdir -p Benchmarks/results
-	$(BIN) bench --model $(MODEL) --quant fp16,int8,int4,nf4 --concurrency 1,4,16 --quality --quality-chunks 16 --tasks humaneval \
+	$(BIN) bench --model $(MODEL) --quant fp16,int8,int4,nf4,native --concurrency 1,4,16 --quality --quality-chunks 16 --tasks humaneval \
 	  --plot Benchmarks/results/latest.svg --save-result Benchmarks/results/latest.json --markdown > Benchmarks/results/latest.md
 	Benchmarks/compare_loadgen.sh $(MODEL)
 	Benchmarks/eval_llamacpp.sh $(MODEL)

@@ -109,10 +109,10 @@ def free_port() -> int:
 class Server:
     """llama-server on one model, on 127.0.0.1 at a free port; a context manager that always stops it."""
 
-    def __init__(self, bin_dir: Path, model: Path):
+    def __init__(self, bin_dir: Path, model: Path, flash_attn: str = "auto"):
         self.port = free_port()
         self.cmd = [str(bin_dir / "llama-server"), "-m", str(model), "-t", str(THREADS), "-np", "1", "-c", "2048",
-                    "--host", "127.0.0.1", "--port", str(self.port)]
+                    "--host", "127.0.0.1", "--port", str(self.port), "-fa", flash_attn]
         self.log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
 
     def __enter__(self):
@@ -207,6 +207,11 @@ def main():
             print(f"  {g['prompt'][:40]!r}: {len(g['prompt_ids'])} prompt ids, {len(g['greedy_ids'])} generated "
                   f"({g['stop_type']}) {g['text']!r}", flush=True)
             del g["stop_type"], g["text"]
+        # The same greedy continuations with flash attention off (llama.cpp's default accumulates V in F16, which
+        # alone changes several continuations on these files).
+        with Server(bin_dir, path, "off") as server:
+            for g in first:
+                g["greedy_ids_flash_attn_off"] = generate(server, g["prompt"])["greedy_ids"]
         entry["generate"] = first
         models.append(entry)
 
@@ -216,7 +221,8 @@ def main():
         "quantization. perplexity: llama-perplexity -m models/MODEL -f Benchmarks/data/heldout.txt "
         f"-c {CTX_SIZE} --chunks N -t {THREADS} -fa auto (ppl: llama.cpp's default, which on this CPU turns flash "
         "attention on, accumulating V in F16) and -fa off (ppl_flash_attn_off), its 'Final estimate: PPL'. generate: llama-server -m models/MODEL "
-        f"-t {THREADS} -np 1 -c 2048 --host 127.0.0.1 --port PORT; prompt_ids = POST /tokenize "
+        f"-t {THREADS} -np 1 -c 2048 --host 127.0.0.1 --port PORT -fa auto (greedy_ids) and -fa off "
+        "(greedy_ids_flash_attn_off); prompt_ids = POST /tokenize "
         "{\"content\": prompt, \"add_special\": true} (llama.cpp's own BOS handling); then POST /completion "
         f"{json.dumps(completion_request(['PROMPT_IDS']))} with prompt_ids as the prompt; greedy_ids = its 'tokens' "
         "(no stop strings: ends after n_predict or at an end-of-generation token, kept last); top = the first "

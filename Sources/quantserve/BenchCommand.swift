@@ -14,7 +14,7 @@ struct BenchCommand: Command {
     ] + OptionSpec.engine
     static let options: [OptionSpec] = [
         .model,
-        OptionSpec(name: "quant", valueName: "LIST", help: "comma-separated levels (default fp16,int8,int4,nf4)"),
+        OptionSpec(name: "quant", valueName: "LIST", help: "comma-separated levels (default fp16,int8,int4,nf4, and native for a quantized GGUF file)"),
         OptionSpec(name: "concurrency", valueName: "LIST",
                    help: "concurrent sequences for aggregate decode tok/s, comma-separated (default 1,16)"),
         OptionSpec(name: "quality", valueName: nil,
@@ -34,7 +34,9 @@ struct BenchCommand: Command {
 
     static func run(_ arguments: ParsedArguments) throws {
         let path = try arguments.required("model")
-        let levels = try (arguments.string("quant") ?? "fp16,int8,int4,nf4").split(separator: ",")
+        // By default the four converted levels, and the file's own where it is a quantized GGUF.
+        let fileLevels = (try? openModelSource(path: path))?.defaultLevel == .native ? ",native" : ""
+        let levels = try (arguments.string("quant") ?? "fp16,int8,int4,nf4" + fileLevels).split(separator: ",")
             .map { try parseLevel(String($0)) }
         guard !levels.isEmpty, Set(levels).count == levels.count else { throw UsageError("'--quant' lists a level twice or none") }
         let concurrencies = try intList(arguments.string("concurrency") ?? "1,16", option: "concurrency", range: 1...4096)

@@ -10,7 +10,7 @@ struct GenerateCommand: Command {
         OptionSpec(name: "prompt", valueName: "TEXT", help: "the prompt"),
         OptionSpec(name: "prompts-file", valueName: "FILE",
                    help: "JSONL, one {\"prompt\": ...} per line (optional max_tokens, temperature, top_p, top_k, min_p, seed, stop, ...); prints {\"index\": i, \"text\": ...} per line"),
-        OptionSpec(name: "quant", valueName: "LEVEL", help: "weights in memory: \(QuantLevel.allCases.map(\.rawValue).joined(separator: ", ")) (default: a pre-quantized folder's own, else \(QuantLevel.default.rawValue))"),
+        OptionSpec(name: "quant", valueName: "LEVEL", help: "weights in memory: \(QuantLevel.allCases.map(\.rawValue).joined(separator: ", ")) (default: native for a quantized GGUF file, a pre-quantized folder's own level, else \(QuantLevel.default.rawValue))"),
         .calibration,
         OptionSpec(name: "chat", valueName: nil, help: "wrap each prompt as a user message in the model's chat template"),
     ] + OptionSpec.sampling + OptionSpec.engine

@@ -21,7 +21,7 @@ struct InspectCommand: Command {
             "heads: \(c.headCount) (kv \(c.kvHeadCount)), head dim: \(c.headDim), rope: base \(c.ropeBase), \(c.ropePairing.rawValue) pairs",
             "context length: \(c.contextLength), rms eps: \(c.rmsNormEpsilon), output: \(c.tiedOutput ? "tied to embeddings" : "own matrix")",
             "layer features: \(features(c))",
-            "stored level: \(source.storedLevel?.rawValue ?? "none (float weights)"), default level: \(source.defaultLevel.rawValue)",
+            "stored level: \(source.storedLevel?.rawValue ?? (source.defaultLevel == .native ? "the file's own types (native)" : "none (float weights)")), default level: \(source.defaultLevel.rawValue)",
             "tokenizer: \(tokenizer.summary)",
         ]
         let kvPerToken = 2 * c.layerCount * c.kvDim * 4

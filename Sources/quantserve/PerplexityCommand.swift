@@ -6,7 +6,7 @@ struct PerplexityCommand: Command {
     static let summary = "perplexity of a text by llama.cpp's method, optionally against another level"
     static let options: [OptionSpec] = [
         .model,
-        OptionSpec(name: "quant", valueName: "LEVEL", help: "quantization level (default: a pre-quantized folder's own, else \(QuantLevel.default.rawValue))"),
+        OptionSpec(name: "quant", valueName: "LEVEL", help: "quantization level (default: native for a quantized GGUF file, a pre-quantized folder's own level, else \(QuantLevel.default.rawValue))"),
         OptionSpec(name: "file", valueName: "TEXT", help: "text file to score"),
         OptionSpec(name: "ctx-size", valueName: "N", help: "tokens per chunk (default 512)"),
         OptionSpec(name: "chunks", valueName: "N", help: "score at most N chunks (default: all)"),

@@ -8,7 +8,7 @@ struct ServeCommand: Command {
     static let summary = "serve the model over an OpenAI-compatible HTTP API"
     static let options: [OptionSpec] = [
         .model,
-        OptionSpec(name: "quant", valueName: "LEVEL", help: "weights in memory: \(QuantLevel.allCases.map(\.rawValue).joined(separator: ", ")) (default: a pre-quantized folder's own, else \(QuantLevel.default.rawValue))"),
+        OptionSpec(name: "quant", valueName: "LEVEL", help: "weights in memory: \(QuantLevel.allCases.map(\.rawValue).joined(separator: ", ")) (default: native for a quantized GGUF file, a pre-quantized folder's own level, else \(QuantLevel.default.rawValue))"),
         .calibration,
         OptionSpec(name: "host", valueName: "ADDR", help: "address to listen on (default 127.0.0.1: this machine only)"),
         OptionSpec(name: "port", valueName: "N", help: "port to listen on (default 8080; 0: any free port)"),

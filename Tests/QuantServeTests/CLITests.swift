@@ -46,6 +46,31 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.stdout, "", "nothing on stdout on error", file: file, line: line)
     }
 
+    /// The native level: refused where it cannot apply, with a message naming what to do instead; `inspect` shows a
+    /// quantized file's type mixture and its native size.
+    func testNativeLevelErrorsAndInspect() throws {
+        let folder = try Fixtures.path("hf/tiny-llama")
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("native-\(UUID().uuidString)").path
+        try assertFails(["quantize", "--model", Fixtures.path("tiny-llama.gguf"), "--quant", "native", "--out", out],
+                        "'--quant native' has nothing to convert")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "nothing written")
+        try assertFails(["generate", "--model", folder, "--quant", "native", "--prompt", "hi", "--max-tokens", "1"],
+                        "the native level keeps a GGUF file's own tensor types, and this is not a GGUF file")
+        // A float GGUF has nothing quantized: native keeps its F32 matrices as they are, and its default stays int8.
+        let tiny = try run(["generate", "--model", Fixtures.path("tiny-llama.gguf"), "--quant", "native", "--prompt", "hi",
+                            "--max-tokens", "2", "--temperature", "0"])
+        XCTAssertEqual(tiny.status, 0, tiny.stderr)
+        XCTAssertTrue(tiny.stderr.contains("(native,"), tiny.stderr)
+        let inspectTiny = try run(["inspect", "--model", Fixtures.path("tiny-llama.gguf")])
+        XCTAssertTrue(inspectTiny.stdout.contains("default level: int8"), inspectTiny.stdout)
+        let inspect = try run(["inspect", "--model", Fixtures.defaultModelPath()])
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        for line in ["default level: native", "tensor types: Q5_0 133 (254.4 MiB), Q8_0 13 (139.3 MiB), Q6_K 12",
+                     "memory at native: weights 463.0 MiB", "stored level: the file's own types (native)"] {
+            XCTAssertTrue(inspect.stdout.contains(line), "\(line) in:\n\(inspect.stdout)")
+        }
+    }
+
     func testHelpOnEveryCommand() throws {
         for command in ["serve", "generate", "tokenize", "inspect", "perplexity", "bench", "quantize"] {
             let r = try run([command, "--help"])

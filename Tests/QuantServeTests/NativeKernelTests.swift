@@ -135,6 +135,20 @@ final class NativeKernelTests: XCTestCase {
         }
     }
 
+    /// The AVX-512 variant runs the AVX2 native kernels: the same results, bit for bit.
+    func testVariantsAboveAVX2GiveTheAVX2Results() throws {
+        try XCTSkipUnless(qs_variant_supported(QS_VARIANT_AVX512) != 0, "no AVX-512 on this CPU")
+        for type in Self.types {
+            for cols in type.blockSize == 256 ? [2048, 768] : [640, 1024, 96] {
+                let rows = 48, n = 7
+                let matrix = weightMatrix(type, randomMatrix(type, rows: rows, cols: cols), rows: rows, cols: cols)
+                let x = floats(n * cols)
+                XCTAssertEqual(product(matrix, x, n: n, variant: QS_VARIANT_AVX2, threads: 2),
+                               product(matrix, x, n: n, variant: QS_VARIANT_AVX512, threads: 2), "\(type.name) cols \(cols)")
+            }
+        }
+    }
+
     func testShapesTheKernelsCannotReadAreRefused() {
         let bytes = [UInt8](repeating: 0, count: 144)
         bytes.withUnsafeBytes { raw in
