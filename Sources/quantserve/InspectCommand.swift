@@ -29,7 +29,7 @@ struct InspectCommand: Command {
             lines.append("tensor types: " + gguf.typeBytes.map { "\($0.type.name) \($0.tensors) (\(mib($0.bytes)))" }.joined(separator: ", "))
         }
         for level in QuantLevel.allCases {
-            guard let bytes = level == .native ? (source as? GGUFFile)?.nativeWeightBytes : c.weightBytes(at: level) else { continue }
+            guard let bytes = c.weightBytes(at: level) ?? (source as? GGUFFile)?.nativeWeightBytes else { continue }
             lines.append("memory at \(level.rawValue): weights \(mib(bytes)) + KV cache \(mib(kvPerToken * 4096)) at 4096 tokens")
         }
         print(lines.joined(separator: "\n"))

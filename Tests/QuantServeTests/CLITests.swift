@@ -94,7 +94,7 @@ final class CLITests: XCTestCase {
         try assertFails(["generate", "--model", model, "--prompt", "a", "--temperature", "nan"], "'--temperature' must be a number")
         try assertFails(["generate", "--model", model, "--prompt", "a", "--top-p", "0"], "top-p must be in (0, 1]")
         try assertFails(["generate", "--model", model, "--prompt", "a", "--quant", "int3"],
-                        "unknown quantization level 'int3' (known: f32, fp16, int8, int4, int4-rtn, nf4)")
+                        "unknown quantization level 'int3' (known: f32, fp16, int8, int4, int4-rtn, nf4, native)")
         try assertFails(["generate", "--model", model, "--prompt", "a", "--quant", "int4", "--calibration", "/nonexistent.txt"],
                         "cannot read calibration text '/nonexistent.txt'")
         try assertFails(["perplexity", "--model", model, "--file", "/nonexistent.txt"], "cannot read '/nonexistent.txt'")

@@ -45,11 +45,11 @@ final class QuantizationTests: XCTestCase {
     /// Resident weights against fp16: the ceilings, on the real model's shapes.
     func testResidentWeightRatios() throws {
         let c = try GGUFFile(path: try Fixtures.defaultModelPath()).configuration()
-        let fp16 = Double(c.weightBytes(at: .fp16))
-        XCTAssertLessThanOrEqual(Double(c.weightBytes(at: .int8)) / fp16, 0.56)
-        XCTAssertLessThanOrEqual(Double(c.weightBytes(at: .int4)) / fp16, 0.36)
-        XCTAssertLessThanOrEqual(Double(c.weightBytes(at: .int4RTN)) / fp16, 0.36)
-        XCTAssertLessThanOrEqual(Double(c.weightBytes(at: .nf4)) / fp16, 0.38)
+        let fp16 = Double(c.weightBytes(at: .fp16)!)
+        XCTAssertLessThanOrEqual(Double(c.weightBytes(at: .int8)!) / fp16, 0.56)
+        XCTAssertLessThanOrEqual(Double(c.weightBytes(at: .int4)!) / fp16, 0.36)
+        XCTAssertLessThanOrEqual(Double(c.weightBytes(at: .int4RTN)!) / fp16, 0.36)
+        XCTAssertLessThanOrEqual(Double(c.weightBytes(at: .nf4)!) / fp16, 0.38)
     }
 
     /// Every level loads and runs the tiny models; logits stay close to llama.cpp's FP32 ones, and the resident
@@ -65,13 +65,16 @@ final class QuantizationTests: XCTestCase {
             let expected = try XCTUnwrap(g.logits?.last)
             for level in QuantLevel.allCases {
                 let loaded = try ModelLoader.load(path: try Fixtures.path("\(name).gguf"), level: level, context: context)
-                XCTAssertEqual(loaded.model.weightBytes, loaded.model.configuration.weightBytes(at: level), "\(name) \(level)")
+                let expectedBytes = level == .native ? try GGUFFile(path: try Fixtures.path("\(name).gguf")).nativeWeightBytes
+                                                     : loaded.model.configuration.weightBytes(at: level)
+                XCTAssertEqual(loaded.model.weightBytes, expectedBytes, "\(name) \(level)")
                 let logits = try loaded.model.forward(g.prompt_ids, cache: loaded.model.makeCache(capacity: 64))
                 let dot = zip(logits, expected).reduce(0) { $0 + Double($1.0 * $1.1) }
                 let norms = sqrt(logits.reduce(0) { $0 + Double($1 * $1) } * expected.reduce(0) { $0 + Double($1 * $1) })
                 // 4-bit levels on random Gaussian weights (no outlier structure for AWQ to use) stay near 0.92-0.97;
                 // a broken kernel or layout lands near 0. Quality proper is measured on the real model.
-                let bound = level == .f32 || level == .fp16 ? 0.9999 : level == .int8 ? 0.999 : 0.9
+                // native keeps these float files' F32 / F16 matrices as they are.
+                let bound = level == .f32 || level == .fp16 || level == .native ? 0.9999 : level == .int8 ? 0.999 : 0.9
                 XCTAssertGreaterThan(dot / norms, bound, "\(name) at \(level.rawValue): logits cosine")
             }
         }

@@ -13,8 +13,10 @@ extension ModelConfiguration {
         return shapes
     }
 
-    /// Bytes of resident weights at a level: the matrices in their formats, plus norms and biases in FP32.
-    public func weightBytes(at level: QuantLevel) -> Int {
+    /// Bytes of resident weights at a level: the matrices in their formats, plus norms and biases in FP32. Nil for
+    /// `native`, whose bytes are the file's (`GGUFFile.nativeWeightBytes`), not the configuration's.
+    public func weightBytes(at level: QuantLevel) -> Int? {
+        guard level != .native else { return nil }
         let matrices = matrixShapes.reduce(0) { sum, m in
             let f = level.format(cols: m.cols, isOutput: m.isOutput)
             let (r, c, g) = (Int64(m.rows), Int64(m.cols), Int64(f.group))
