@@ -17,6 +17,11 @@
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
+// Activation rows a decoded weight row meets before the next row is decoded.
+#ifndef NATIVE_CHUNK
+#define NATIVE_CHUNK 16
+#endif
+
 int qs_native_type_supported(int32_t type) { return native_block_values(type) > 0; }
 
 int64_t qs_native_row_bytes(int32_t type, int64_t cols) {
@@ -351,7 +356,7 @@ AVX2 ALWAYS_INLINE __m256i chunk_scales(const int type, __m128i sc, const int c)
         for (int k = 0; k < COUNT; k++) out[(i0 + k) * ldo + r] = qs_hsum_avx2(acc[k]);                          \
     }
 K_ROW(1)
-K_ROW(4)
+K_ROW(8)
 
 // A 32-value-type weight row decoded once for all the activation rows it meets, in pairs of blocks laid out like the
 // paired activations: lo holds values 0-15 of blocks b and b + 1, hi values 16-31. The unsigned types (w = d * u -
@@ -458,13 +463,13 @@ AVX2 ALWAYS_INLINE void rows_avx2_type(const int type, float *out, int64_t ldo, 
     __m256i lo[pairs], hi[pairs], wlo[signed_pairs], whi[signed_pairs];
     float d2[8 * pairs], d[blocks], offset[blocks];
     b32_row_cache cache = {.lo = lo, .hi = hi, .wlo = wlo, .whi = whi, .d2 = d2, .d = d, .offset = offset};
-    for (int64_t c0 = 0; c0 < n; c0 += 16) {
-        const int64_t c1 = c0 + 16 < n ? c0 + 16 : n;
+    for (int64_t c0 = 0; c0 < n; c0 += NATIVE_CHUNK) {
+        const int64_t c1 = c0 + NATIVE_CHUNK < n ? c0 + NATIVE_CHUNK : n;
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *row = (const uint8_t *)w->data + r * row_bytes;
             int64_t i = c0;
             if (k_type) {
-                for (; i + 4 <= c1; i += 4) k_row_4(type, out, ldo, row, a, cols, i, r);
+                for (; i + 8 <= c1; i += 8) k_row_8(type, out, ldo, row, a, cols, i, r);
                 for (; i < c1; i++) k_row_1(type, out, ldo, row, a, cols, i, r);
             } else {
                 b32_decode_row(type, row, blocks, &cache);
