@@ -60,11 +60,13 @@ public final class ModelTable: Sendable {
     /// served under it.
     public static let defaultAlias = "default"
 
-    /// The model named `name` (nil or `default`: the default one).
+    /// The model named `name` (nil or `default`: the default one). A model served at several levels as `NAME:LEVEL`
+    /// also answers to `NAME`, meaning its first level.
     public func model(named name: String?) -> ServedModel? {
         models.withLock { list in
             guard let name else { return list.first }
-            return list.first { $0.name == name } ?? (name == Self.defaultAlias ? list.first : nil)
+            return list.first { $0.name == name } ?? list.first { $0.name.hasPrefix(name + ":") }
+                ?? (name == Self.defaultAlias ? list.first : nil)
         }
     }
 }

@@ -21,6 +21,8 @@ struct UsageError: Error, CustomStringConvertible {
 /// Parsed `--name value` options and `--flag` flags, checked against the command's specs.
 struct ParsedArguments {
     private var values: [String: String] = [:]
+    /// Every value of each option, in order (an option given twice keeps its last in `values`).
+    private var allValues: [String: [String]] = [:]
     private var flags: Set<String> = []
     var helpRequested = false
 
@@ -43,9 +45,11 @@ struct ParsedArguments {
                 flags.insert(name)
             } else if let inlineValue {
                 values[name] = inlineValue
+                allValues[name, default: []].append(inlineValue)
             } else {
                 guard i + 1 < arguments.count else { throw UsageError("'--\(name)' needs a value") }
                 values[name] = arguments[i + 1]
+                allValues[name, default: []].append(arguments[i + 1])
                 i += 1
             }
             i += 1
@@ -55,6 +59,9 @@ struct ParsedArguments {
     func flag(_ name: String) -> Bool { flags.contains(name) }
 
     func string(_ name: String) -> String? { values[name] }
+
+    /// Every value given for a repeatable option, in order.
+    func strings(_ name: String) -> [String] { allValues[name] ?? [] }
 
     func required(_ name: String) throws -> String {
         guard let v = values[name] else { throw UsageError("missing required option '--\(name)'") }

@@ -7,14 +7,14 @@ struct ServeCommand: Command {
     static let name = "serve"
     static let summary = "serve the model over an OpenAI-compatible HTTP API"
     static let options: [OptionSpec] = [
-        .model,
+        OptionSpec(name: "model", valueName: "PATH[:LEVEL,...]", help: "GGUF model file or Hugging Face model folder; with levels, served once per level as NAME:LEVEL (repeatable: several models in one server, taking turns on the cores)"),
         OptionSpec(name: "quant", valueName: "LEVEL", help: "weights in memory: \(QuantLevel.allCases.map(\.rawValue).joined(separator: ", ")) (default: native for a quantized GGUF file, a pre-quantized folder's own level, else \(QuantLevel.default.rawValue))"),
         .calibration,
         OptionSpec(name: "host", valueName: "ADDR", help: "address to listen on (default 127.0.0.1: this machine only)"),
         OptionSpec(name: "port", valueName: "N", help: "port to listen on (default 8080; 0: any free port)"),
         OptionSpec(name: "api-key", valueName: "KEY", help: "require 'Authorization: Bearer KEY' (not on /health and /metrics)"),
         OptionSpec(name: "api-key-file", valueName: "FILE", help: "read the API key from FILE (first line)"),
-        OptionSpec(name: "served-model-name", valueName: "NAME", help: "the model's name in the API (default: the file's or folder's name)"),
+        OptionSpec(name: "served-model-name", valueName: "NAME", help: "the model's name in the API (default: the file's or folder's name; one --model only)"),
         OptionSpec(name: "max-waiting", valueName: "N", help: "requests that may wait for the engine; more get 429 (default 256)"),
         OptionSpec(name: "timeout", valueName: "S", help: "close connections idle (or not reading) for S seconds (default 30)"),
         OptionSpec(name: "allowed-origins", valueName: "LIST", help: "browser origins allowed to call the API (CORS), comma-separated, or '*' (default: none)"),
@@ -22,12 +22,19 @@ struct ServeCommand: Command {
     ] + OptionSpec.engine
 
     static func run(_ arguments: ParsedArguments) throws {
-        let path = try arguments.required("model")
+        _ = try arguments.required("model")
         let level = try parseLevel(arguments.string("quant"))
+        let entries = try servedEntries(arguments.strings("model"), quant: level,
+                                        servedName: arguments.string("served-model-name"))
         // A server runs more sequences at once than a batch job: a client behind a crowd of long generations still
         // starts within a step or two instead of waiting for them to end.
         var engineOptions = try arguments.engineOptions(defaultSequences: 64)
         engineOptions.maxWaiting = try arguments.int("max-waiting", range: 1...1_000_000) ?? 256
+        if entries.count > 1 {
+            // One machine's cores and KV budget shared: the engines take turns step by step.
+            engineOptions.computeGate = ComputeGate()
+            engineOptions.memoryShares = entries.count
+        }
         try engineOptions.validate()
         let calibration = try calibrationText(arguments)
 
@@ -41,37 +48,78 @@ struct ServeCommand: Command {
         api.accessLog = AccessLog(enabled: !arguments.flag("no-access-log"))
         api.allowedOrigins = (arguments.string("allowed-origins") ?? "").split(separator: ",")
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard FileManager.default.fileExists(atPath: path) else { throw UsageError("no model at '\(path)'") }
-
-        let model = ServedModel(name: arguments.string("served-model-name") ?? ServedModel.defaultName(forPath: path), path: path)
-        let server = APIServer(models: ModelTable([model]), options: api)
+        let models = entries.map { ServedModel(name: $0.name, path: $0.path) }
+        let server = APIServer(models: ModelTable(models), options: api)
         let listener = try HTTPServer(options: http, handler: server)
         let base = "http://\(http.host.contains(":") ? "[\(http.host)]" : http.host):\(listener.port)"
-        logToStderr("listening on \(base) (loading \(model.name); /health answers 503 until it is ready)")
-        let shutdown = Shutdown(server: server, listener: listener, model: model)
+        logToStderr("listening on \(base) (loading \(models.map(\.name).joined(separator: ", ")); /health answers 503 until "
+                    + "\(models.count > 1 ? "they are" : "it is") ready)")
+        let shutdown = Shutdown(server: server, listener: listener, models: models)
         let signals = shutdown.install()
 
-        let engine: Engine
-        do {
-            engine = try startEngine(path: path, level: level, options: engineOptions, calibration: calibration)
-        } catch {
-            model.failed("\(error)")
-            listener.stop()
-            throw error
+        for (entry, model) in zip(entries, models) {
+            let engine: Engine
+            do {
+                engine = try startEngine(path: entry.path, level: entry.level, options: engineOptions, calibration: calibration)
+            } catch {
+                model.failed("\(error)")
+                listener.stop()
+                for m in models { m.engine?.shutdown() }
+                throw error
+            }
+            model.ready(engine)
+            let d = engine.description
+            logToStderr("ready: \(model.name) at \(d.level.rawValue), \(d.threads) threads, context \(d.contextSize), "
+                        + "\(d.kvBlocks) KV blocks, load \(String(format: "%.2f", d.loadSeconds)) s")
         }
-        model.ready(engine)
-        let d = engine.description
-        logToStderr("ready: \(model.name) at \(d.level.rawValue), \(d.threads) threads, context \(d.contextSize), "
-                    + "\(d.kvBlocks) KV blocks, load \(String(format: "%.2f", d.loadSeconds)) s")
+        let model = models[0]
         let auth = api.apiKey == nil ? "" : " -H 'Authorization: Bearer $KEY'"
         FileHandle.standardOutput.write(Data("""
-            QuantServe is serving \(model.name) at \(base)/v1 (OpenAI-compatible). Try:
+            QuantServe is serving \(models.map(\.name).joined(separator: ", ")) at \(base)/v1 (OpenAI-compatible). Try:
               curl \(base)/v1/chat/completions -H 'Content-Type: application/json'\(auth) \\
                 -d '{"model": "\(model.name)", "messages": [{"role": "user", "content": "Write a haiku about CPUs"}]}'
             Ctrl-C stops it.
 
             """.utf8))
         withExtendedLifetime(signals) { shutdown.wait() }
+    }
+
+    /// What one server answers for: a name, the model's file or folder, and its level (nil: the model's default).
+    struct ServedEntry: Equatable {
+        let name: String
+        let path: String
+        let level: QuantLevel?
+    }
+
+    /// The `--model` values (each `PATH` or `PATH:LEVEL,...`; repeatable) as served entries. A model given with levels
+    /// is served once per level as `NAME:LEVEL`; without, as `NAME` at `--quant` (or its default). `NAME` is the file's
+    /// or folder's name, or `--served-model-name` when there is one model.
+    static func servedEntries(_ values: [String], quant: QuantLevel?, servedName: String?) throws -> [ServedEntry] {
+        guard servedName == nil || values.count == 1 else {
+            throw UsageError("'--served-model-name' names one model; with several '--model', each is named after its file")
+        }
+        var entries: [ServedEntry] = []
+        for value in values {
+            var path = value, levels: [QuantLevel]? = nil
+            if !FileManager.default.fileExists(atPath: value), let colon = value.lastIndex(of: ":") {
+                path = String(value[..<colon])
+                let list = value[value.index(after: colon)...].split(separator: ",", omittingEmptySubsequences: false)
+                levels = try list.map { try parseLevel(String($0)) }
+                guard Set(levels!).count == levels!.count else { throw UsageError("'--model \(value)' lists a level twice") }
+            }
+            guard FileManager.default.fileExists(atPath: path) else { throw UsageError("no model at '\(path)'") }
+            let name = servedName ?? ServedModel.defaultName(forPath: path)
+            if let levels {
+                entries += levels.map { ServedEntry(name: "\(name):\($0.rawValue)", path: path, level: $0) }
+            } else {
+                entries.append(ServedEntry(name: name, path: path, level: quant))
+            }
+        }
+        var seen = Set<String>()
+        for e in entries where !seen.insert(e.name).inserted {
+            throw UsageError("two served models are named '\(e.name)': give each model once, or its levels in one list")
+        }
+        return entries
     }
 
     static func apiKey(_ arguments: ParsedArguments) throws -> String? {
@@ -92,13 +140,13 @@ struct ServeCommand: Command {
 final class Shutdown: Sendable {
     let server: APIServer
     let listener: HTTPServer
-    let model: ServedModel
+    let models: [ServedModel]
     private let done = DispatchSemaphore(value: 0)
 
-    init(server: APIServer, listener: HTTPServer, model: ServedModel) {
+    init(server: APIServer, listener: HTTPServer, models: [ServedModel]) {
         self.server = server
         self.listener = listener
-        self.model = model
+        self.models = models
     }
 
     /// Handles the signals from now on; the sources must be kept alive.
@@ -131,7 +179,7 @@ final class Shutdown: Sendable {
         let drained = DispatchTime.now()
         listener.stop()
         let stopped = DispatchTime.now()
-        model.engine?.shutdown()
+        for model in models { model.engine?.shutdown() }
         logToStderr(String(format: "stopped: streams ended in %.3f s, connections closed in %.3f s",
                            drained.seconds(since: started), stopped.seconds(since: drained)))
         done.signal()

@@ -42,7 +42,7 @@ final class ShutdownTests: XCTestCase {
         XCTAssertTrue(log.contains("ready:"), log)
 
         // An idle server uses no CPU: the engine loop and the pool's threads sleep.
-        let plain = try RawHTTPClient.request(p, "POST", "/v1/completions", json: #"{"prompt": "def f(x):", "max_tokens": 8}"#,
+        let plain = try RawHTTPClient.request(p, "POST", "/v1/completions", json: #"{"prompt": "def f(x):", "max_tokens": 8, "ignore_eos": true}"#,
                                               headers: ["X-Request-Id": "idle-check-1"])
         XCTAssertEqual(plain.status, 200)
         usleep(300_000)

@@ -71,6 +71,18 @@ final class CLITests: XCTestCase {
         }
     }
 
+    /// `serve --model PATH:LEVEL,...` (repeatable): the forms that cannot be served are refused before anything loads.
+    func testServeModelListErrors() throws {
+        let tiny = try Fixtures.path("tiny-llama.gguf"), qwen = try Fixtures.path("tiny-qwen2.gguf")
+        try assertFails(["serve", "--model", "\(tiny):int8,int8"], "lists a level twice")
+        try assertFails(["serve", "--model", "\(tiny):int8,int3"], "unknown quantization level 'int3'")
+        try assertFails(["serve", "--model", "\(tiny):"], "unknown quantization level ''")
+        try assertFails(["serve", "--model", "/nonexistent.gguf:int8"], "no model at '/nonexistent.gguf'")
+        try assertFails(["serve", "--model", tiny, "--model", tiny], "two served models are named 'tiny-llama'")
+        try assertFails(["serve", "--model", tiny, "--model", "\(qwen):int8", "--served-model-name", "x"],
+                        "'--served-model-name' names one model")
+    }
+
     func testHelpOnEveryCommand() throws {
         for command in ["serve", "generate", "tokenize", "inspect", "perplexity", "bench", "quantize"] {
             let r = try run([command, "--help"])

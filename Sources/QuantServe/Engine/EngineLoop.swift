@@ -17,6 +17,7 @@ final class EngineLoop {
     private var logitOwners: [Int] = []
     private let logits: AlignedBuffer
     private var metrics = EngineMetrics()
+    private let gate: ComputeGate?
 
     init(model: TransformerModel, tokenizer: any Tokenizer, options: EngineOptions, mailbox: EngineMailbox) {
         let c = model.configuration
@@ -28,6 +29,7 @@ final class EngineLoop {
         scheduler = Scheduler(options: options.scheduler, blocks: BlockManager(blockCount: cache.blockCount))
         logits = AlignedBuffer(count: options.scheduler.maxSequences * c.vocabularySize, of: Float.self)
         metrics.kvBlocksTotal = cache.blockCount
+        gate = options.computeGate
     }
 
     func run() {
@@ -102,7 +104,12 @@ final class EngineLoop {
             }
         }
         do {
-            try model.forward(batch, cache: cache, logits: logits.typed(Float.self))
+            let output = logits.typed(Float.self)
+            if let gate {
+                try gate.run { try model.forward(batch, cache: cache, logits: output) }
+            } else {
+                try model.forward(batch, cache: cache, logits: output)
+            }
         } catch {
             failChunksAtFault(step, error)
             return

@@ -17,6 +17,10 @@ public struct EngineOptions: Sendable, Equatable {
     public var kvCacheType: KVCacheType = .fp16
     /// Requests that may wait for their first step at once; `submit` throws `.queueFull` past it.
     public var maxWaiting: Int = 256
+    /// Shared with the other engines of one process so that they take turns on the cores (nil: this engine alone).
+    public var computeGate: ComputeGate?
+    /// Engines in the process sharing the default KV budget (a quarter of the machine's memory): each takes its part.
+    public var memoryShares: Int = 1
 
     public init(threads: Int = ComputeContext.defaultThreadCount, contextSize: Int = 4096,
                 scheduler: SchedulerOptions = SchedulerOptions(), kvBlocks: Int? = nil, kvCacheMegabytes: Int? = nil) {
@@ -31,7 +35,7 @@ public struct EngineOptions: Sendable, Equatable {
     public func contextSize(for c: ModelConfiguration) -> Int { min(contextSize, c.contextLength) }
 
     /// Blocks in the pool. By default: room for every sequence at full context, but at most a quarter of the
-    /// machine's memory, and at least one full context.
+    /// machine's memory (divided among `memoryShares` engines), and at least one full context.
     public func kvBlockCount(for c: ModelConfiguration) -> Int {
         let perBlock = PagedKVCache.bytesPerBlock(c, type: kvCacheType)
         if let kvBlocks { return kvBlocks }
@@ -39,7 +43,7 @@ public struct EngineOptions: Sendable, Equatable {
         let context = contextSize(for: c)
         let oneContext = PagedKVCache.blocks(for: context)
         let wanted = oneContext * scheduler.maxSequences
-        let quarterOfMemory = Self.physicalMemory / 4 / perBlock
+        let quarterOfMemory = Self.physicalMemory / 4 / max(1, memoryShares) / perBlock
         return max(oneContext, min(wanted, quarterOfMemory))
     }
 

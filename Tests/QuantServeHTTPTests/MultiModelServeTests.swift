@@ -1,0 +1,88 @@
+import Foundation
+import XCTest
+
+/// `quantserve serve` with several models and levels: `--model PATH:LEVEL,LEVEL` serves one engine per level as
+/// `NAME:LEVEL`, a second `--model` adds a model; each answers under its own name, the bare name means the first
+/// level, the engines take turns on the cores, and every metric carries its model's name.
+final class MultiModelServeTests: XCTestCase {
+    func testSeveralModelsAndLevelsBehindOneEndpoint() throws {
+        let fixtures = TestServer.repositoryRoot.appendingPathComponent("Tests/QuantServeTests/Fixtures")
+        let llama = fixtures.appendingPathComponent("tiny-llama.gguf").path
+        let process = Process()
+        process.executableURL = try ShutdownTests.binary()
+        process.arguments = ["serve", "--model", "\(llama):int8,fp16", "--model", TestServer.tinyModel, "--port", "0",
+                             "--no-access-log", "--threads", "2"]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+        var log = ""
+        var port: UInt16?
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, log.components(separatedBy: "ready:").count < 4 {
+            let data = errors.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            log += String(decoding: data, as: UTF8.self)
+            if port == nil, let r = log.range(of: "http://127.0.0.1:") {
+                port = UInt16(log[r.upperBound...].prefix(while: \.isNumber))
+            }
+        }
+        let p = try XCTUnwrap(port, log)
+        XCTAssertEqual(log.components(separatedBy: "ready:").count, 4, log)
+        XCTAssertTrue(log.contains("ready: tiny-llama:int8 at int8"), log)
+        XCTAssertTrue(log.contains("ready: tiny-llama:fp16 at fp16"), log)
+        XCTAssertTrue(log.contains("ready: tiny-qwen2 at int8"), log)
+
+        let list = try RawHTTPClient.request(p, "GET", "/v1/models")
+        XCTAssertEqual(list.status, 200)
+        let ids = ((object(list.text)["data"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String }
+        XCTAssertEqual(ids, ["tiny-llama:int8", "tiny-llama:fp16", "tiny-qwen2"])
+
+        // Each name its own engine; the bare name is the first level; an unknown level is a 404.
+        for (asked, answered) in [("tiny-llama:fp16", "tiny-llama:fp16"), ("tiny-llama:int8", "tiny-llama:int8"),
+                                  ("tiny-llama", "tiny-llama:int8"), ("tiny-qwen2", "tiny-qwen2")] {
+            let r = try RawHTTPClient.request(p, "POST", "/v1/completions",
+                                              json: #"{"model": "\#(asked)", "prompt": "hello", "max_tokens": 4, "temperature": 0}"#)
+            XCTAssertEqual(r.status, 200, r.text)
+            XCTAssertEqual(object(r.text)["model"] as? String, answered, r.text)
+        }
+        let missing = try RawHTTPClient.request(p, "POST", "/v1/completions",
+                                                json: #"{"model": "tiny-llama:int4", "prompt": "hello", "max_tokens": 4}"#)
+        XCTAssertEqual(missing.status, 404, missing.text)
+
+        // Two levels busy at once: both finish (the engines take turns on the cores).
+        let group = DispatchGroup()
+        let statuses = LockedStatuses()
+        for name in ["tiny-llama:int8", "tiny-llama:fp16", "tiny-llama:int8", "tiny-llama:fp16"] {
+            group.enter()
+            DispatchQueue.global().async {
+                let r = try? RawHTTPClient.request(p, "POST", "/v1/completions",
+                                                   json: #"{"model": "\#(name)", "prompt": "a b c", "max_tokens": 48, "ignore_eos": true}"#)
+                statuses.append(r?.status ?? 0)
+                group.leave()
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 60), .success)
+        XCTAssertEqual(statuses.values, [200, 200, 200, 200])
+
+        let metrics = try RawHTTPClient.request(p, "GET", "/metrics").text
+        for name in ["tiny-llama:int8", "tiny-llama:fp16", "tiny-qwen2"] {
+            XCTAssertTrue(metrics.contains("quantserve:num_requests_running{model_name=\"\(name)\"}"), name)
+            XCTAssertTrue(metrics.contains("quantserve:request_success_total{model_name=\"\(name)\",finished_reason=\"length\"}"), name)
+        }
+        XCTAssertEqual(try RawHTTPClient.request(p, "GET", "/health").status, 200)
+    }
+
+    func object(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+    }
+}
+
+/// Status codes collected from several threads.
+private final class LockedStatuses: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [Int] = []
+    func append(_ s: Int) { lock.lock(); list.append(s); lock.unlock() }
+    var values: [Int] { lock.lock(); defer { lock.unlock() }; return list.sorted() }
+}
