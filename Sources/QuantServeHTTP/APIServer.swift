@@ -14,6 +14,10 @@ public struct APIServerOptions: Sendable {
     /// Browser origins allowed to call the API (CORS); empty: no CORS header at all, so browsers on other origins
     /// cannot read the answers. `*` allows every origin.
     public var allowedOrigins: [String] = []
+    /// What an hour of the machine costs, for `usage.cost` and `quantserve:cost_usd_total`.
+    public var usdPerHour = APIServerOptions.defaultUSDPerHour
+    /// About the on-demand price of a 2-vCPU cloud VM (AWS c7a.large), as `bench --usd-per-hour`'s default.
+    public static let defaultUSDPerHour = 0.10
     public init() {}
 }
 
@@ -22,7 +26,7 @@ public struct APIServerOptions: Sendable {
 public final class APIServer: HTTPHandler {
     public let models: ModelTable
     public let options: APIServerOptions
-    public let metrics = ServerMetrics()
+    public let metrics: ServerMetrics
     /// Live generations by a number of their own, so that shutdown can end them.
     private let sessions = Mutex<(next: Int, live: [Int: GenerationSession])>((0, [:]))
     private let shuttingDown = Atomic<Bool>(false)
@@ -30,6 +34,7 @@ public final class APIServer: HTTPHandler {
     public init(models: ModelTable, options: APIServerOptions) {
         self.models = models
         self.options = options
+        metrics = ServerMetrics(usdPerHour: options.usdPerHour)
     }
 
     struct Route {

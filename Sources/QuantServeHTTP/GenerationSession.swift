@@ -21,6 +21,7 @@ final class GenerationSession: Sendable {
         var finishReason: String?
         var lastToken: DispatchTime?
         var queueSeconds: Double?
+        var engineSeconds = 0.0
     }
 
     struct State: Sendable {
@@ -117,10 +118,15 @@ final class GenerationSession: Sendable {
             s.choices[index].finishReason = reason
             s.choices[index].cachedTokens = summary.cachedPromptTokens
             s.choices[index].queueSeconds = summary.queueSeconds
+            s.choices[index].engineSeconds = summary.engineSeconds
             return s
         }
         guard let ended else { return }
         metrics.finished(header.model, reason: reason)
+        metrics.record(header.model) {
+            $0.engineSeconds += summary.engineSeconds
+            $0.costUSD += metrics.cost(engineSeconds: summary.engineSeconds)
+        }
         metrics.record(header.model) { $0.queueTime.observe(summary.queueSeconds) }
         if stream {
             channel.write(SSE.event(header.object([header.chunkChoice(index, text: summary.finalText, finishReason: reason)],
@@ -162,7 +168,9 @@ final class GenerationSession: Sendable {
             for c in s.choices {
                 if c.countsPrompt { u.promptTokens += c.promptTokens; u.cachedTokens += c.cachedTokens }
                 u.completionTokens += c.completionTokens
+                u.engineSeconds += c.engineSeconds
             }
+            u.usd = metrics.cost(engineSeconds: u.engineSeconds)
             return u
         }
     }

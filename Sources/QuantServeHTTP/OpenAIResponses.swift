@@ -58,11 +58,15 @@ struct Usage: Sendable {
     var promptTokens = 0
     var completionTokens = 0
     var cachedTokens = 0
+    /// The engine seconds charged to the request and what they cost (`cost`, an extension clients ignore).
+    var engineSeconds = 0.0
+    var usd = 0.0
 
     var json: JSONValue {
         ["prompt_tokens": JSONValue(promptTokens), "completion_tokens": JSONValue(completionTokens),
          "total_tokens": JSONValue(promptTokens + completionTokens),
-         "prompt_tokens_details": ["cached_tokens": JSONValue(cachedTokens)]]
+         "prompt_tokens_details": ["cached_tokens": JSONValue(cachedTokens)],
+         "cost": ["cpu_seconds": JSONValue(engineSeconds), "usd": JSONValue(usd)]]
     }
 }
 

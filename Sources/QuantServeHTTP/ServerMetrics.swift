@@ -12,11 +12,19 @@ public final class ServerMetrics: Sendable {
         var queueTime = Histogram(bounds: Histogram.requestLatency)
         var success: [String: Int] = ["stop": 0, "length": 0, "abort": 0]
         var failure: [String: Int] = [:]
+        /// The engine seconds charged to finished requests, and their cost.
+        var engineSeconds = 0.0
+        var costUSD = 0.0
     }
 
     private let counters = Mutex<[String: ModelCounters]>([:])
+    /// What an hour of the machine costs (`serve --usd-per-hour`): a request's cost is its engine seconds at this rate.
+    public let usdPerHour: Double
 
-    public init() {}
+    public init(usdPerHour: Double = APIServerOptions.defaultUSDPerHour) { self.usdPerHour = usdPerHour }
+
+    /// A request's cost from its engine seconds.
+    func cost(engineSeconds: Double) -> Double { engineSeconds * usdPerHour / 3600 }
 
     func record(_ model: String, _ body: (inout ModelCounters) -> Void) {
         counters.withLock { body(&$0[model, default: ModelCounters()]) }
@@ -67,6 +75,17 @@ public final class ServerMetrics: Sendable {
             for (n, c) in snapshot.sorted(by: { $0.key < $1.key }) {
                 for (reason, count) in c.failure.sorted(by: { $0.key < $1.key }) {
                     out += "quantserve:request_failure_total{model_name=\"\(escape(n))\",reason=\"\(escape(reason))\"} \(count)\n"
+                }
+            }
+        }
+        let costs: [(String, String, KeyPath<ModelCounters, Double>)] = [
+            ("engine_seconds_total", "Engine compute seconds charged to finished requests (each step's time by its tokens).", \.engineSeconds),
+            ("cost_usd_total", "What finished requests cost: their engine seconds at --usd-per-hour.", \.costUSD),
+        ]
+        for (name, help, path) in costs {
+            family(name, "counter", help) {
+                for (n, c) in snapshot.sorted(by: { $0.key < $1.key }) {
+                    out += "quantserve:\(name){model_name=\"\(escape(n))\"} \(c[keyPath: path])\n"
                 }
             }
         }

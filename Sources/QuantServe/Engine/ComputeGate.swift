@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// One machine's cores shared by several engines (a server with several models or levels): each engine's forward
@@ -12,13 +13,16 @@ public final class ComputeGate: @unchecked Sendable, Equatable {
 
     public init() {}
 
-    /// Runs `body` when this caller's turn comes, with the gate held.
-    func run(_ body: () throws -> Void) rethrows {
+    /// Runs `body` when this caller's turn comes, with the gate held; returns the seconds spent waiting for the turn.
+    @discardableResult
+    func run(_ body: () throws -> Void) rethrows -> Double {
+        let arrived = DispatchTime.now()
         condition.lock()
         let ticket = next
         next += 1
         while serving != ticket { condition.wait() }
         condition.unlock()
+        let waited = Double(DispatchTime.now().uptimeNanoseconds - arrived.uptimeNanoseconds) / 1e9
         defer {
             condition.lock()
             serving += 1
@@ -26,6 +30,7 @@ public final class ComputeGate: @unchecked Sendable, Equatable {
             condition.unlock()
         }
         try body()
+        return waited
     }
 
     public static func == (a: ComputeGate, b: ComputeGate) -> Bool { a === b }

@@ -103,10 +103,11 @@ final class EngineLoop {
                 states[chunk.id] = state
             }
         }
+        var waited = 0.0
         do {
             let output = logits.typed(Float.self)
             if let gate {
-                try gate.run { try model.forward(batch, cache: cache, logits: output) }
+                waited = try gate.run { try model.forward(batch, cache: cache, logits: output) }
             } else {
                 try model.forward(batch, cache: cache, logits: output)
             }
@@ -116,6 +117,7 @@ final class EngineLoop {
         }
         scheduler.completed(step)
         let vocabulary = model.configuration.vocabularySize
+        var finishing: [(Int, FinishReason)] = []
         for (row, id) in logitOwners.enumerated() {
             guard var state = states[id] else { continue }
             let row = UnsafeMutableBufferPointer(start: logits.typed(Float.self) + row * vocabulary, count: vocabulary)
@@ -129,11 +131,19 @@ final class EngineLoop {
                 metrics.generatedTokens += 1
                 state.handler(.token(event))
             }
-            if let reason { finish(id, reason) }
+            if let reason { finishing.append((id, reason)) }
         }
-        metrics.steps += 1
+        // The step's time (less any wait for another engine's turn), each sequence charged its tokens' share, before
+        // the finished ones report their summaries.
         let now = DispatchTime.now()
-        metrics.busySeconds += now.seconds(since: started)
+        let seconds = max(0, now.seconds(since: started) - waited)
+        let tokens = step.chunks.reduce(0) { $0 + $1.count }
+        for chunk in step.chunks where tokens > 0 {
+            states[chunk.id]?.engineSeconds += seconds * Double(chunk.count) / Double(tokens)
+        }
+        for (id, reason) in finishing { finish(id, reason) }
+        metrics.steps += 1
+        metrics.busySeconds += seconds
         metrics.lastProgress = now.uptimeNanoseconds
         publishMetrics()
     }

@@ -61,6 +61,9 @@ public struct GenerationSummary: Sendable {
     public var preemptions: Int
     /// Generated tokens after the first, over the time they took.
     public var decodeTokensPerSecond: Double
+    /// The engine's compute time charged to this request: of each step it was in, the share its tokens were of the
+    /// step's (prompt chunks and decoded tokens alike). Over a run the charges add up to the engine's busy time.
+    public var engineSeconds: Double = 0
 }
 
 /// What a request's consumer receives: tokens as they come, then one summary, or a failure.

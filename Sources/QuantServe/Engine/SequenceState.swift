@@ -38,6 +38,8 @@ struct SequenceState {
     var generated = 0
     /// Prompt tokens the prefix cache held when it was first admitted.
     var cachedPromptTokens = 0
+    /// The engine's compute time charged to this request: its tokens' share of every step it was in.
+    var engineSeconds = 0.0
     var preemptions = 0
 
     init(request: GenerationRequest, tokenizer: any Tokenizer, handler: @escaping @Sendable (TokenEvent) -> Void) {
@@ -115,6 +117,7 @@ struct SequenceState {
             timeToFirstToken: times.firstToken.map { $0.seconds(since: times.submitted) } ?? 0,
             totalSeconds: now.seconds(since: times.submitted),
             queueSeconds: times.queueSeconds, preemptions: preemptions,
-            decodeTokensPerSecond: decodeSeconds > 0 && generated > 1 ? Double(generated - 1) / decodeSeconds : 0)
+            decodeTokensPerSecond: decodeSeconds > 0 && generated > 1 ? Double(generated - 1) / decodeSeconds : 0,
+            engineSeconds: engineSeconds)
     }
 }
