@@ -18,6 +18,8 @@ public struct APIServerOptions: Sendable {
     public var usdPerHour = APIServerOptions.defaultUSDPerHour
     /// About the on-demand price of a 2-vCPU cloud VM (AWS c7a.large), as `bench --usd-per-hour`'s default.
     public static let defaultUSDPerHour = 0.10
+    /// The router's bound on a target's expected queue wait before a request steps down its ladder.
+    public var routerMaxWaitSeconds = 1.0
     public init() {}
 }
 
@@ -27,6 +29,8 @@ public final class APIServer: HTTPHandler {
     public let models: ModelTable
     public let options: APIServerOptions
     public let metrics: ServerMetrics
+    /// `"model": "auto"` when the server holds more than one model or level.
+    public let router: ModelRouter?
     /// Live generations by a number of their own, so that shutdown can end them.
     private let sessions = Mutex<(next: Int, live: [Int: GenerationSession])>((0, [:]))
     private let shuttingDown = Atomic<Bool>(false)
@@ -35,6 +39,8 @@ public final class APIServer: HTTPHandler {
         self.models = models
         self.options = options
         metrics = ServerMetrics(usdPerHour: options.usdPerHour)
+        let served = models.all
+        router = served.count > 1 ? ModelRouter(ladder: served, maxWaitSeconds: options.routerMaxWaitSeconds) : nil
     }
 
     struct Route {
@@ -49,7 +55,8 @@ public final class APIServer: HTTPHandler {
         "/v1/models": Route(methods: ["GET"], open: false) { s, _, _, _ in s.listModels() },
         "/health": Route(methods: ["GET"], open: true) { s, _, _, _ in s.health() },
         "/metrics": Route(methods: ["GET"], open: true) { s, _, _, _ in
-            .text(200, s.metrics.render(s.models.all), contentType: "text/plain; version=0.0.4; charset=utf-8")
+            .text(200, s.metrics.render(s.models.all) + (s.router?.renderDecisions() ?? ""),
+                  contentType: "text/plain; version=0.0.4; charset=utf-8")
         },
         "/tokenize": Route(methods: ["POST"], open: false) { s, r, _, l throws(APIError) in try s.tokenize(r, l) },
         "/detokenize": Route(methods: ["POST"], open: false) { s, r, _, l throws(APIError) in try s.detokenize(r, l) },
@@ -158,6 +165,9 @@ public final class APIServer: HTTPHandler {
 
     /// The served model a request names (the default one when it names none), ready to use.
     func readyModel(_ name: String?, log: RequestLog) throws(APIError) -> (ServedModel, Engine) {
+        // `auto` outside generation (tokenize, detokenize): the router's first target.
+        let name = name == ModelRouter.name && models.model(named: name)?.name != ModelRouter.name
+            ? router?.ladder[0].name ?? name : name
         guard let model = models.model(named: name) else {
             throw .modelNotFound(name ?? "", served: models.all.map(\.name))
         }
@@ -177,7 +187,16 @@ public final class APIServer: HTTPHandler {
             return ["id": .string(m.name), "object": "model", "created": JSONValue(m.created), "owned_by": "quantserve",
                     "root": .string(m.path), "parent": nil, "max_model_len": JSONValue(engine.description.contextSize)]
         }
-        return .json(200, ["object": "list", "data": .array(data)])
+        var routers: [JSONValue] = []
+        if let router, models.model(named: ModelRouter.name)?.name != ModelRouter.name {
+            let lengths = router.ladder.compactMap { $0.engine?.description.contextSize }
+            if lengths.count == router.ladder.count {
+                routers.append(["id": .string(ModelRouter.name), "object": "model", "created": JSONValue(router.ladder[0].created),
+                                "owned_by": "quantserve", "root": "router", "parent": nil,
+                                "max_model_len": JSONValue(lengths.min() ?? 0)])
+            }
+        }
+        return .json(200, ["object": "list", "data": .array(data + routers)])
     }
 
     func health() -> HTTPResponse {

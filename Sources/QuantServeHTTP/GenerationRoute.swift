@@ -10,7 +10,13 @@ extension APIServer {
                   _ log: RequestLog) throws(APIError) -> HTTPResponse {
         if isShuttingDown { throw .shuttingDown }
         let f = try RequestFields(body: request.body)
-        let (model, engine) = try readyModel(try f.string("model"), log: log)
+        var name = try f.string("model")
+        if name == ModelRouter.name, let router, models.model(named: name)?.name != ModelRouter.name {
+            name = router.route(f.object, expectedWait: { [metrics] target in
+                ModelRouter.expectedWait(target, meanSeconds: metrics.meanRequestSeconds(target.name))
+            }).target.name
+        }
+        let (model, engine) = try readyModel(name, log: log)
         // The queue is checked before any templating or tokenizing.
         do { try engine.checkQueue() } catch { throw APIError.from(error, param: "model") }
         let params = try GenerationParameters(f)
@@ -87,12 +93,20 @@ extension APIServer {
         }
         if session.channel.isHungUp { for id in session.snapshot.engineIDs { engine.cancel(id) } }
 
-        if params.stream { return .eventStream(session.channel) }
+        // The target that answered (the router's pick for `auto`).
+        let servedBy = ("X-QuantServe-Model", model.name)
+        if params.stream {
+            var response = HTTPResponse.eventStream(session.channel)
+            response.headers.append(servedBy)
+            return response
+        }
         guard session.channel.waitUntilFinished(socket: connection.socket) else {
             // The client has gone; its sequences were cancelled by the hang-up.
             return APIError(status: 499, message: "the client closed the connection", type: "client_closed_request").response
         }
-        return session.body()
+        var response = session.body()
+        response.headers.append(servedBy)
+        return response
     }
 
     /// The token ids of each prompt: completions' text (control-token text parsed, as vLLM and llama-server do) or

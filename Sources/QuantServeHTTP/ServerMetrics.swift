@@ -23,6 +23,14 @@ public final class ServerMetrics: Sendable {
 
     public init(usdPerHour: Double = APIServerOptions.defaultUSDPerHour) { self.usdPerHour = usdPerHour }
 
+    /// The mean time of a finished request to `model` (arrival to last byte), nil before the first.
+    func meanRequestSeconds(_ model: String) -> Double? {
+        counters.withLock { c in
+            guard let h = c[model]?.endToEnd, h.count > 0 else { return nil }
+            return h.sum / Double(h.count)
+        }
+    }
+
     /// A request's cost from its engine seconds.
     func cost(engineSeconds: Double) -> Double { engineSeconds * usdPerHour / 3600 }
 

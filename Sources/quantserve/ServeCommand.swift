@@ -19,6 +19,7 @@ struct ServeCommand: Command {
         OptionSpec(name: "timeout", valueName: "S", help: "close connections idle (or not reading) for S seconds (default 30)"),
         OptionSpec(name: "allowed-origins", valueName: "LIST", help: "browser origins allowed to call the API (CORS), comma-separated, or '*' (default: none)"),
         OptionSpec(name: "no-access-log", valueName: nil, help: "do not log one line per request on stderr"),
+        OptionSpec(name: "router-max-wait", valueName: "SECONDS", help: "with several models or levels, 'auto' steps down its ladder when a target's expected queue wait passes this (default 1)"),
         OptionSpec(name: "usd-per-hour", valueName: "X", help: "what an hour of this machine costs, for each answer's usage.cost (default 0.10: a 2-vCPU cloud VM such as AWS c7a.large)"),
     ] + OptionSpec.engine
 
@@ -48,6 +49,7 @@ struct ServeCommand: Command {
         api.maxBodyBytes = http.maxBodyBytes
         api.accessLog = AccessLog(enabled: !arguments.flag("no-access-log"))
         api.usdPerHour = try arguments.double("usd-per-hour", range: 0...1_000_000) ?? APIServerOptions.defaultUSDPerHour
+        api.routerMaxWaitSeconds = try arguments.double("router-max-wait", range: 0...86_400) ?? 1.0
         api.allowedOrigins = (arguments.string("allowed-origins") ?? "").split(separator: ",")
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         let models = entries.map { ServedModel(name: $0.name, path: $0.path) }

@@ -37,7 +37,26 @@ final class MultiModelServeTests: XCTestCase {
         let list = try RawHTTPClient.request(p, "GET", "/v1/models")
         XCTAssertEqual(list.status, 200)
         let ids = ((object(list.text)["data"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String }
-        XCTAssertEqual(ids, ["tiny-llama:int8", "tiny-llama:fp16", "tiny-qwen2"])
+        XCTAssertEqual(ids, ["tiny-llama:int8", "tiny-llama:fp16", "tiny-qwen2", "auto"])
+
+        // `auto`: hard work to the top of the ladder (the order given), easy work to its bottom; the answer and its
+        // X-QuantServe-Model header name the target that answered, and the decisions are counted.
+        for (prompt, target) in [("Debug this traceback: ZeroDivisionError", "tiny-llama:int8"), ("Translate hello", "tiny-qwen2")] {
+            let r = try RawHTTPClient.request(p, "POST", "/v1/completions",
+                                              json: #"{"model": "auto", "prompt": "\#(prompt)", "max_tokens": 3}"#)
+            XCTAssertEqual(r.status, 200, r.text)
+            XCTAssertEqual(object(r.text)["model"] as? String, target, r.text)
+            XCTAssertEqual(r.headers["x-quantserve-model"], target)
+        }
+        let streamed = try RawHTTPClient.request(p, "POST", "/v1/completions",
+                                                 json: #"{"model": "auto", "prompt": "Prove it step by step", "max_tokens": 3, "stream": true}"#)
+        XCTAssertEqual(streamed.status, 200, streamed.text)
+        XCTAssertEqual(streamed.headers["x-quantserve-model"], "tiny-llama:int8")
+        let routed = try RawHTTPClient.request(p, "GET", "/metrics").text
+        XCTAssertTrue(routed.contains(#"quantserve:router_decisions_total{router="auto",target="tiny-llama:int8",reason="rule_hard"} 2"#), routed)
+        XCTAssertTrue(routed.contains(#"quantserve:router_decisions_total{router="auto",target="tiny-qwen2",reason="rule_easy"} 1"#), routed)
+        let tokenized = try RawHTTPClient.request(p, "POST", "/tokenize", json: #"{"model": "auto", "prompt": "hello"}"#)
+        XCTAssertEqual(tokenized.status, 200, tokenized.text)
 
         // Each name its own engine; the bare name is the first level; an unknown level is a 404.
         for (asked, answered) in [("tiny-llama:fp16", "tiny-llama:fp16"), ("tiny-llama:int8", "tiny-llama:int8"),
