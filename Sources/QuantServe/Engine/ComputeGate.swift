@@ -1,9 +1,9 @@
 import Dispatch
 import Foundation
 
-/// One machine's cores shared by several engines (a server with several models or levels): each engine's forward
-/// pass runs with the gate held, so the engines take turns step by step, each step on all of its threads, and never
-/// two pools compete for the same cores. Turns are first come, first served (a ticket each), so an engine that
+/// One machine's cores shared by several engines (a server with several models or levels): each engine's step
+/// (schedule, forward pass, sampling) runs with the gate held, so the engines take turns step by step, each step on
+/// all of its threads, and never two pools compete for the same cores. Turns are first come, first served (a ticket each), so an engine that
 /// steps continuously cannot starve another. An engine without a gate computes whenever it likes.
 /// `@unchecked Sendable`: `next` and `serving` are read and written only with `condition` locked.
 public final class ComputeGate: @unchecked Sendable, Equatable {
@@ -13,16 +13,13 @@ public final class ComputeGate: @unchecked Sendable, Equatable {
 
     public init() {}
 
-    /// Runs `body` when this caller's turn comes, with the gate held; returns the seconds spent waiting for the turn.
-    @discardableResult
-    func run(_ body: () throws -> Void) rethrows -> Double {
-        let arrived = DispatchTime.now()
+    /// Runs `body` when this caller's turn comes, with the gate held.
+    func run(_ body: () throws -> Void) rethrows {
         condition.lock()
         let ticket = next
         next += 1
         while serving != ticket { condition.wait() }
         condition.unlock()
-        let waited = Double(DispatchTime.now().uptimeNanoseconds - arrived.uptimeNanoseconds) / 1e9
         defer {
             condition.lock()
             serving += 1
@@ -30,7 +27,6 @@ public final class ComputeGate: @unchecked Sendable, Equatable {
             condition.unlock()
         }
         try body()
-        return waited
     }
 
     public static func == (a: ComputeGate, b: ComputeGate) -> Bool { a === b }

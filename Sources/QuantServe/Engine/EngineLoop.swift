@@ -51,7 +51,9 @@ final class EngineLoop {
                 publishMetrics()
                 continue
             }
-            step()
+            // With other engines on the machine, the whole step (schedule, forward, sample) is this engine's turn:
+            // the steps of the engines never overlap, and each step's time is this engine's alone.
+            if let gate { gate.run { step() } } else { step() }
         }
     }
 
@@ -103,14 +105,8 @@ final class EngineLoop {
                 states[chunk.id] = state
             }
         }
-        var waited = 0.0
         do {
-            let output = logits.typed(Float.self)
-            if let gate {
-                waited = try gate.run { try model.forward(batch, cache: cache, logits: output) }
-            } else {
-                try model.forward(batch, cache: cache, logits: output)
-            }
+            try model.forward(batch, cache: cache, logits: logits.typed(Float.self))
         } catch {
             failChunksAtFault(step, error)
             return
@@ -133,10 +129,9 @@ final class EngineLoop {
             }
             if let reason { finishing.append((id, reason)) }
         }
-        // The step's time (less any wait for another engine's turn), each sequence charged its tokens' share, before
-        // the finished ones report their summaries.
+        // The step's time, each sequence charged its tokens' share, before the finished ones report their summaries.
         let now = DispatchTime.now()
-        let seconds = max(0, now.seconds(since: started) - waited)
+        let seconds = now.seconds(since: started)
         let tokens = step.chunks.reduce(0) { $0 + $1.count }
         for chunk in step.chunks where tokens > 0 {
             states[chunk.id]?.engineSeconds += seconds * Double(chunk.count) / Double(tokens)
