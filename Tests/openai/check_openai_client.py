@@ -19,10 +19,14 @@ from openai import OpenAI
 KEY = "sk-quantserve-test"
 
 
-def start(binary, model):
+def start(binary, *models):
+    """A server on the given --model values; returns once every engine is ready."""
+    arguments = [a for m in models for a in ("--model", m)]
     proc = subprocess.Popen(
-        [binary, "serve", "--model", model, "--port", "0", "--ctx-size", "2048", "--api-key", KEY, "--no-access-log"],
+        [binary, "serve", *arguments, "--port", "0", "--ctx-size", "2048", "--api-key", KEY, "--no-access-log"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    engines = sum(len(m.rsplit(":", 1)[1].split(",")) if ":" in m else 1 for m in models)
+    ready = 0
     port = None
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -33,7 +37,9 @@ def start(binary, model):
         if m:
             port = int(m.group(1))
         if line.startswith("quantserve: ready:"):
-            return proc, port
+            ready += 1
+            if ready == engines:
+                return proc, port
     proc.kill()
     sys.exit("the server did not become ready")
 
@@ -154,6 +160,40 @@ def main():
         assert metric(port, "num_requests_running") == 0
 
     check("a client leaving mid-stream frees the KV cache", disconnect)
+
+    # Several levels behind one endpoint, and the router: the official client against every served name and `auto`.
+    multi_proc, multi_port = start(args.binary, f"{args.model}:native,int8")
+    multi = OpenAI(base_url=f"http://127.0.0.1:{multi_port}/v1", api_key=KEY, max_retries=0, timeout=120)
+
+    def levels_and_auto():
+        ids = [m.id for m in multi.models.list().data]
+        assert len(ids) == 3 and ids[2] == "auto", ids
+        assert ids[0].endswith(":native") and ids[1].endswith(":int8"), ids
+        for target in ids:
+            # Debugging words: `auto` sends it to the top of the ladder (the first level given).
+            r = multi.chat.completions.create(model=target, max_tokens=12, temperature=0,
+                                              messages=[{"role": "user", "content": "Debug: what does 1/0 raise in Python?"}])
+            assert r.model == (ids[0] if target == "auto" else target), (target, r.model)
+            cost = (r.usage.model_extra or {}).get("cost")
+            assert cost and cost["cpu_seconds"] > 0 and cost["usd"] > 0, r.usage
+        easy = multi.completions.create(model="auto", prompt="Translate 'cat' into French:", max_tokens=4, temperature=0)
+        assert easy.model == ids[1], easy.model
+        raw = multi.chat.completions.with_raw_response.create(model="auto", max_tokens=4,
+                                                              messages=[{"role": "user", "content": "hi"}])
+        assert raw.headers.get("x-quantserve-model") == ids[1], dict(raw.headers)
+        stream = multi.chat.completions.create(model="auto", max_tokens=8, stream=True,
+                                               stream_options={"include_usage": True},
+                                               messages=[{"role": "user", "content": "Prove that 7 is prime."}])
+        chunks = list(stream)
+        assert chunks[-1].usage is not None and (chunks[-1].usage.model_extra or {}).get("cost"), chunks[-1]
+        assert {c.model for c in chunks} == {ids[0]}, {c.model for c in chunks}
+
+    check("several levels behind one endpoint and auto (list, chat, completions, stream, usage.cost)", levels_and_auto)
+    multi_proc.send_signal(signal.SIGTERM)
+    try:
+        multi_proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        multi_proc.kill()
 
     proc.send_signal(signal.SIGTERM)
     try:
