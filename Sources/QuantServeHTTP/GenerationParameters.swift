@@ -13,6 +13,9 @@ struct GenerationParameters {
     var stream = false
     var includeUsage = false
     var ignoreEOS = false
+    /// vLLM's `truncate_prompt_tokens`: keep only the last k tokens of each prompt (-1: as many as fit the context
+    /// with `max_tokens`).
+    var truncatePromptTokens: Int?
 
     static let maxStops = 16
     static let maxStopBytes = 256
@@ -36,6 +39,10 @@ struct GenerationParameters {
         let maxCompletion = try f.int("max_completion_tokens", in: 0...Int(Int32.max))
         self.maxTokens = maxCompletion ?? maxTokens
         n = try f.int("n", in: 1...Self.maxN) ?? 1
+        truncatePromptTokens = try f.int("truncate_prompt_tokens", in: -1...Int(Int32.max))
+        if truncatePromptTokens == 0 {
+            throw .invalid("'truncate_prompt_tokens' must be -1 (fit the context) or at least 1, got 0", param: "truncate_prompt_tokens")
+        }
         stop = try Self.stops(f)
         stream = try f.bool("stream") ?? false
         if let options = f["stream_options"] {

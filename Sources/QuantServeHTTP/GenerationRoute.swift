@@ -23,8 +23,17 @@ extension APIServer {
         let topLogprobs = try logprobs(kind, f)
 
         let promptParam = kind == .completion ? "prompt" : "messages"
-        let prompts = try promptTokens(kind, f, model, engine)
+        var prompts = try promptTokens(kind, f, model, engine)
         let contextSize = engine.description.contextSize
+        // Context cost: keep only the newest tokens of each prompt when asked to, and say how many were dropped.
+        var dropped = Array(repeating: 0, count: prompts.count)
+        if let k = params.truncatePromptTokens {
+            let keep = k > 0 ? k : max(1, contextSize - max(1, params.maxTokens ?? 1))
+            for i in prompts.indices where prompts[i].count > keep {
+                dropped[i] = prompts[i].count - keep
+                prompts[i] = Array(prompts[i].suffix(keep))
+            }
+        }
         for p in prompts {
             if p.count >= contextSize || (params.maxTokens.map { p.count + $0 > contextSize } ?? false) {
                 var e = APIError.contextLengthExceeded(promptTokens: p.count, requested: params.maxTokens, contextSize: contextSize)
@@ -34,9 +43,9 @@ extension APIServer {
         }
 
         var choices: [GenerationSession.Choice] = []
-        for p in prompts {
+        for (p, d) in zip(prompts, dropped) {
             for copy in 0..<params.n {
-                choices.append(GenerationSession.Choice(promptTokens: p.count, countsPrompt: copy == 0))
+                choices.append(GenerationSession.Choice(promptTokens: p.count, countsPrompt: copy == 0, truncatedTokens: d))
             }
         }
         let header = ResponseHeader(kind: kind, id: kind.idPrefix + Self.randomHex(12),
@@ -55,7 +64,8 @@ extension APIServer {
         }
         guard let session = GenerationSession(
             header: header, engine: engine, choices: choices, stream: params.stream, includeUsage: params.includeUsage,
-            wantsLogprobs: topLogprobs != nil, tokenizer: engine.tokenizer, arrival: log.arrival, metrics: metrics,
+            wantsLogprobs: topLogprobs != nil, reportsTruncation: params.truncatePromptTokens != nil,
+            tokenizer: engine.tokenizer, arrival: log.arrival, metrics: metrics,
             onEnd: ended) else {
             throw APIError(status: 503, message: "the server has no file descriptors left; retry later",
                            type: "service_unavailable_error", code: "overloaded")

@@ -11,6 +11,8 @@ final class GenerationSession: Sendable {
         var promptTokens = 0
         /// Whether this choice's prompt tokens count in `usage` (the first copy of each prompt).
         var countsPrompt = false
+        /// Prompt tokens dropped by `truncate_prompt_tokens`.
+        var truncatedTokens = 0
         /// The answer so far (kept for a whole answer; a stream sends it as it comes).
         var text = ""
         /// Unicode scalars generated so far: where the next token's text starts (`text_offset`).
@@ -37,6 +39,8 @@ final class GenerationSession: Sendable {
     let stream: Bool
     let includeUsage: Bool
     let wantsLogprobs: Bool
+    /// Whether `usage` says how many prompt tokens were dropped (the request asked for truncation).
+    let reportsTruncation: Bool
     let formatter: LogprobsFormatter
     let channel: ResponseChannel
     let arrival: DispatchTime
@@ -47,7 +51,7 @@ final class GenerationSession: Sendable {
 
     /// nil when the process has no file descriptor left for the response's channel.
     init?(header: ResponseHeader, engine: Engine, choices: [Choice], stream: Bool, includeUsage: Bool, wantsLogprobs: Bool,
-          tokenizer: any Tokenizer, arrival: DispatchTime, metrics: ServerMetrics, onEnd: @escaping @Sendable (State) -> Void) {
+          reportsTruncation: Bool = false, tokenizer: any Tokenizer, arrival: DispatchTime, metrics: ServerMetrics, onEnd: @escaping @Sendable (State) -> Void) {
         guard let channel = ResponseChannel() else { return nil }
         self.channel = channel
         self.header = header
@@ -55,6 +59,7 @@ final class GenerationSession: Sendable {
         self.stream = stream
         self.includeUsage = includeUsage
         self.wantsLogprobs = wantsLogprobs
+        self.reportsTruncation = reportsTruncation
         formatter = LogprobsFormatter(kind: header.kind, tokenizer: tokenizer)
         self.arrival = arrival
         self.metrics = metrics
@@ -166,7 +171,11 @@ final class GenerationSession: Sendable {
         state.withLock { s in
             var u = Usage()
             for c in s.choices {
-                if c.countsPrompt { u.promptTokens += c.promptTokens; u.cachedTokens += c.cachedTokens }
+                if c.countsPrompt {
+                    u.promptTokens += c.promptTokens
+                    u.cachedTokens += c.cachedTokens
+                    if reportsTruncation { u.truncatedTokens = (u.truncatedTokens ?? 0) + c.truncatedTokens }
+                }
                 u.completionTokens += c.completionTokens
                 u.engineSeconds += c.engineSeconds
             }

@@ -61,12 +61,16 @@ struct Usage: Sendable {
     /// The engine seconds charged to the request and what they cost (`cost`, an extension clients ignore).
     var engineSeconds = 0.0
     var usd = 0.0
+    /// Prompt tokens `truncate_prompt_tokens` dropped (nil when the request did not ask for truncation).
+    var truncatedTokens: Int?
 
     var json: JSONValue {
-        ["prompt_tokens": JSONValue(promptTokens), "completion_tokens": JSONValue(completionTokens),
-         "total_tokens": JSONValue(promptTokens + completionTokens),
-         "prompt_tokens_details": ["cached_tokens": JSONValue(cachedTokens)],
-         "cost": ["cpu_seconds": JSONValue(engineSeconds), "usd": JSONValue(usd)]]
+        var details: [(key: String, value: JSONValue)] = [("cached_tokens", JSONValue(cachedTokens))]
+        if let truncatedTokens { details.append(("truncated_tokens", JSONValue(truncatedTokens))) }
+        return ["prompt_tokens": JSONValue(promptTokens), "completion_tokens": JSONValue(completionTokens),
+                "total_tokens": JSONValue(promptTokens + completionTokens),
+                "prompt_tokens_details": .object(details),
+                "cost": ["cpu_seconds": JSONValue(engineSeconds), "usd": JSONValue(usd)]]
     }
 }
 
