@@ -10,10 +10,10 @@
 // or the threads.
 #include "native_blocks.h"
 #include "qactivations.h"
+#include "row_chunks.h"
 #include "simd_avx2.h"
 #include <immintrin.h>
 #include <math.h>
-#include <stdatomic.h>
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
@@ -516,35 +516,28 @@ static void native_rows_avx2(float *out, int64_t ldo, const qs_matrix *w, const 
 
 // ---- dispatch ----------------------------------------------------------------------------------
 
-enum { NATIVE_MAX = 4 };
+enum { NATIVE_MAX = ROW_CHUNKS_MAX };
 
-// Rows of up to NATIVE_MAX matrices in chunks the pool's threads claim one at a time (as qmatmul.c does).
+// The rows of up to NATIVE_MAX matrices in chunks the pool's threads claim (row_chunks.h).
 typedef struct {
     int avx2;
-    int count;
     const qs_matrix *w;
     float *const *out;
     const int64_t *ldo;
     native_activations a;
-    int64_t n, chunk_rows;
-    int64_t first_chunk[NATIVE_MAX + 1];
-    _Atomic int64_t next_chunk;
+    int64_t n;
+    row_chunks chunks;
 } native_job;
 
 static void native_task(void *ctx, int index, int count) {
     (void)index;
     (void)count;
     native_job *job = ctx;
-    for (;;) {
-        const int64_t c = atomic_fetch_add_explicit(&job->next_chunk, 1, memory_order_relaxed);
-        if (c >= job->first_chunk[job->count]) return;
-        int m = 0;
-        while (c >= job->first_chunk[m + 1]) m++;
-        const qs_matrix *w = &job->w[m];
-        const int64_t r0 = (c - job->first_chunk[m]) * job->chunk_rows;
-        const int64_t r1 = r0 + job->chunk_rows < w->rows ? r0 + job->chunk_rows : w->rows;
-        if (job->avx2) native_rows_avx2(job->out[m], job->ldo[m], w, &job->a, job->n, r0, r1);
-        else native_rows_scalar(job->out[m], job->ldo[m], w, &job->a, job->n, r0, r1);
+    int m;
+    int64_t r0, r1;
+    while (row_chunks_claim(&job->chunks, job->w, &m, &r0, &r1)) {
+        if (job->avx2) native_rows_avx2(job->out[m], job->ldo[m], &job->w[m], &job->a, job->n, r0, r1);
+        else native_rows_scalar(job->out[m], job->ldo[m], &job->w[m], &job->a, job->n, r0, r1);
     }
 }
 
@@ -564,14 +557,10 @@ void qs_native_matmul_many(qs_pool *pool, qs_variant v, int count, float *const 
     }
     if (n * cols >= 32768 && threads > 1) qs_pool_run(pool, prepare_task, &prep);
     else prepare_rows(&prep, 0, n);
-    native_job job = {.avx2 = prep.avx2, .count = count, .w = w, .out = out, .ldo = ldo, .a = prep.a, .n = n};
+    native_job job = {.avx2 = prep.avx2, .w = w, .out = out, .ldo = ldo, .a = prep.a, .n = n};
+    row_chunks_init(&job.chunks, w, count, threads);
     int64_t rows = 0;
     for (int m = 0; m < count; m++) rows += w[m].rows;
-    job.chunk_rows = (rows / (8 * threads) + 15) / 16 * 16;
-    if (job.chunk_rows < 16) job.chunk_rows = 16;
-    for (int m = 0; m < count; m++)
-        job.first_chunk[m + 1] = job.first_chunk[m] + (w[m].rows + job.chunk_rows - 1) / job.chunk_rows;
-    atomic_init(&job.next_chunk, 0);
     if (rows * cols * n < 32768 || threads == 1) native_task(&job, 0, 1);
     else qs_pool_run(pool, native_task, &job);
 }

@@ -9,13 +9,13 @@
 #include "qactivations.h"
 #include "q8_rows.h"
 #include "qmatmul_common.h"
+#include "row_chunks.h"
 #include "qmatmul_x16.h"
 #include "qmatmul_pairs_avx2.h"
 #include "x16_layout.h"
 #include "simd_avx2.h"
 #include <immintrin.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <string.h>
 
 // ALWAYS_INLINE and AVX2 come from q8_rows.h.
@@ -223,36 +223,28 @@ static void x16_matmul_scalar(float *out, int64_t ldo, const qs_matrix *w, const
 
 // ---- dispatch ----------------------------------------------------------------------------------
 
-enum { QS_MATMUL_MAX = 4 };
+enum { QS_MATMUL_MAX = ROW_CHUNKS_MAX };
 
-// The rows of up to QS_MATMUL_MAX matrices (one format, one input) in chunks that the pool's threads claim one at a
-// time: a thread slowed by the machine's neighbours takes fewer, and no thread waits long at the end.
+// The rows of up to QS_MATMUL_MAX matrices (one format, one input) in chunks the pool's threads claim (row_chunks.h).
 typedef struct {
     qs_variant variant;
-    int count;
     const qs_matrix *w;
     float *const *out;
     const int64_t *ldo;
     quantized_activations a;
     const int32_t *bsum; // x16 layout, Q8 and NF4: per activation row and block, the sum of its codes
     int64_t n;
-    int64_t chunk_rows;
-    int64_t first_chunk[QS_MATMUL_MAX + 1]; // matrix m's chunks are first_chunk[m] ..< first_chunk[m + 1]
-    _Atomic int64_t next_chunk;
+    row_chunks chunks;
 } qmatmul_job;
 
 static void qmatmul_task(void *ctx, int index, int count) {
     (void)index;
     (void)count;
     qmatmul_job *job = ctx;
-    for (;;) {
-        const int64_t c = atomic_fetch_add_explicit(&job->next_chunk, 1, memory_order_relaxed);
-        if (c >= job->first_chunk[job->count]) return;
-        int m = 0;
-        while (c >= job->first_chunk[m + 1]) m++;
+    int m;
+    int64_t r0, r1;
+    while (row_chunks_claim(&job->chunks, job->w, &m, &r0, &r1)) {
         const qs_matrix *w = &job->w[m];
-        const int64_t r0 = (c - job->first_chunk[m]) * job->chunk_rows;
-        const int64_t r1 = r0 + job->chunk_rows < w->rows ? r0 + job->chunk_rows : w->rows;
         if (w->layout == QS_LAYOUT_X16)
             qmatmul_x16(job->out[m], job->ldo[m], w, &job->a, job->bsum, job->n, r0, r1);
         else if (job->variant >= QS_VARIANT_AVX2) qmatmul_avx2(job->out[m], job->ldo[m], w, &job->a, job->n, r0, r1);
@@ -338,14 +330,10 @@ void qs_matmul_many(qs_pool *pool, qs_variant v, int count, float *const *out, c
     }
     const quantized_activations a = prep.a;
     const int32_t *bsum = prep.bsum;
-    qmatmul_job job = {.variant = v, .count = count, .w = w, .out = out, .ldo = ldo, .a = a, .bsum = bsum, .n = n};
-    // About eight chunks per thread, each a multiple of 16 rows (the kernels' tiles divide 16).
+    qmatmul_job job = {.variant = v, .w = w, .out = out, .ldo = ldo, .a = a, .bsum = bsum, .n = n};
+    row_chunks_init(&job.chunks, w, count, threads);
     int64_t rows = 0;
     for (int m = 0; m < count; m++) rows += w[m].rows;
-    job.chunk_rows = (rows / (8 * threads) + 15) / 16 * 16;
-    if (job.chunk_rows < 16) job.chunk_rows = 16;
-    for (int m = 0; m < count; m++) job.first_chunk[m + 1] = job.first_chunk[m] + (w[m].rows + job.chunk_rows - 1) / job.chunk_rows;
-    atomic_init(&job.next_chunk, 0);
     if (rows * cols * n < 32768 || threads == 1) qmatmul_task(&job, 0, 1);
     else qs_pool_run(pool, qmatmul_task, &job);
 }

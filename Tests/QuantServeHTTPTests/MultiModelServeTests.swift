@@ -8,27 +8,10 @@ final class MultiModelServeTests: XCTestCase {
     func testSeveralModelsAndLevelsBehindOneEndpoint() throws {
         let fixtures = TestServer.repositoryRoot.appendingPathComponent("Tests/QuantServeTests/Fixtures")
         let llama = fixtures.appendingPathComponent("tiny-llama.gguf").path
-        let process = Process()
-        process.executableURL = try ShutdownTests.binary()
-        process.arguments = ["serve", "--model", "\(llama):int8,fp16", "--model", TestServer.tinyModel, "--port", "0",
-                             "--no-access-log", "--threads", "2"]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let (process, _, log, p) = try ShutdownTests.startServe(
+            ["serve", "--model", "\(llama):int8,fp16", "--model", TestServer.tinyModel, "--port", "0", "--no-access-log",
+             "--threads", "2"], engines: 3)
         defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
-        var log = ""
-        var port: UInt16?
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, log.components(separatedBy: "ready:").count < 4 {
-            let data = errors.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            log += String(decoding: data, as: UTF8.self)
-            if port == nil, let r = log.range(of: "http://127.0.0.1:") {
-                port = UInt16(log[r.upperBound...].prefix(while: \.isNumber))
-            }
-        }
-        let p = try XCTUnwrap(port, log)
         XCTAssertEqual(log.components(separatedBy: "ready:").count, 4, log)
         XCTAssertTrue(log.contains("ready: tiny-llama:int8 at int8"), log)
         XCTAssertTrue(log.contains("ready: tiny-llama:fp16 at fp16"), log)

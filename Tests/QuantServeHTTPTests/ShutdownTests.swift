@@ -16,21 +16,21 @@ final class ShutdownTests: XCTestCase {
         return found
     }
 
-    func testSIGTERMEndsStreamsAndExitsZero() throws {
-        let model = try TestServer.defaultModel()
+    /// Starts `quantserve ARGUMENTS` (a `serve` on port 0) and reads its stderr until `engines` "ready:" lines;
+    /// returns the process, its stderr so far and the port it listens on.
+    static func startServe(_ arguments: [String], engines: Int = 1) throws -> (Process, Pipe, String, UInt16) {
         let process = Process()
-        process.executableURL = try Self.binary()
-        process.arguments = ["serve", "--model", model, "--port", "0", "--ctx-size", "1024"]
+        process.executableURL = try binary()
+        process.arguments = arguments
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        defer { if process.isRunning { process.terminate() } }
-        // "listening on http://127.0.0.1:PORT ...", then "ready: ...".
+        // "listening on http://127.0.0.1:PORT ...", then a "ready: ..." per engine.
         var log = ""
         var port: UInt16?
         let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, !log.contains("ready:") {
+        while Date() < deadline, log.components(separatedBy: "ready:").count <= engines {
             let data = errors.fileHandleForReading.availableData
             if data.isEmpty { break }
             log += String(decoding: data, as: UTF8.self)
@@ -38,7 +38,18 @@ final class ShutdownTests: XCTestCase {
                 port = UInt16(log[r.upperBound...].prefix(while: \.isNumber))
             }
         }
-        let p = try XCTUnwrap(port, log)
+        guard let port else {
+            process.terminate()
+            XCTFail("no port in: \(log)")
+            throw XCTSkip("the server did not start")
+        }
+        return (process, errors, log, port)
+    }
+
+    func testSIGTERMEndsStreamsAndExitsZero() throws {
+        let model = try TestServer.defaultModel()
+        var (process, errors, log, p) = try Self.startServe(["serve", "--model", model, "--port", "0", "--ctx-size", "1024"])
+        defer { if process.isRunning { process.terminate() } }
         XCTAssertTrue(log.contains("ready:"), log)
 
         // An idle server uses no CPU: the engine loop and the pool's threads sleep.
