@@ -72,6 +72,10 @@ public final class ServerMetrics: Sendable {
         counter("num_preemptions_total", "Sequences preempted to free KV-cache blocks.") { $0.preemptions }
         counter("prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.") { $0.prefixCacheQueryTokens }
         counter("prefix_cache_hits_total", "Prompt tokens found in the prefix cache.") { $0.prefixCacheHitTokens }
+        family("prefix_cache_saved_seconds_total", "counter",
+               "Prefill time the prefix cache saved: its hits at the measured prefill seconds per token.") {
+            for (n, m, _) in ready { out += "quantserve:prefix_cache_saved_seconds_total{model_name=\"\(escape(n))\"} \(m.prefixCacheSavedSeconds)\n" }
+        }
         family("request_success_total", "counter", "Requests finished, by finish reason.") {
             for (n, c) in snapshot.sorted(by: { $0.key < $1.key }) {
                 for (reason, count) in c.success.sorted(by: { $0.key < $1.key }) {

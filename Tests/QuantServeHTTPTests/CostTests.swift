@@ -36,4 +36,23 @@ final class CostTests: XCTestCase {
         let total = try XCTUnwrap(try server.metric("quantserve:cost_usd_total{"))
         XCTAssertEqual(total, charged * rate / 3600, accuracy: charged * rate / 3600 * 0.01 + 1e-12)
     }
+
+    /// A repeated prompt's cached tokens are valued at the measured prefill time per token.
+    func testPrefixCacheSavingsAreCounted() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        let ids = (0..<96).map { String(100 + $0 % 60) }.joined(separator: ", ")
+        XCTAssertEqual(try server.metric("quantserve:prefix_cache_saved_seconds_total{"), 0)
+        for _ in 0..<2 {
+            let r = try server.request("POST", "/v1/completions", json: #"{"prompt": [\#(ids)], "max_tokens": 2}"#)
+            XCTAssertEqual(r.status, 200, r.text)
+        }
+        let m = server.settledMetrics()
+        XCTAssertGreaterThan(m.prefixCacheHitTokens, 0)
+        XCTAssertGreaterThan(m.prefillSecondsPerToken, 0)
+        XCTAssertEqual(m.prefixCacheSavedSeconds, Double(m.prefixCacheHitTokens) * m.prefillSecondsPerToken,
+                       accuracy: m.prefixCacheSavedSeconds * 0.5, "hits valued at about the measured rate")
+        XCTAssertEqual(try XCTUnwrap(try server.metric("quantserve:prefix_cache_saved_seconds_total{")),
+                       m.prefixCacheSavedSeconds, accuracy: 1e-9)
+    }
 }

@@ -83,6 +83,7 @@ final class EngineLoop {
         let step = scheduler.schedule()
         metrics.preemptions += step.preempted.count
         metrics.prefixCacheHitTokens += scheduler.prefixCacheHitTokens - hitsBefore
+        metrics.unvaluedHitTokens += scheduler.prefixCacheHitTokens - hitsBefore
         metrics.prefixCacheQueryTokens += scheduler.prefixCacheQueryTokens - queriesBefore
         for id in step.preempted { states[id]?.preempted() }
         guard !step.chunks.isEmpty else {
@@ -137,10 +138,26 @@ final class EngineLoop {
             states[chunk.id]?.engineSeconds += seconds * Double(chunk.count) / Double(tokens)
         }
         for (id, reason) in finishing { finish(id, reason) }
+        valuePrefixCacheHits(stepSeconds: seconds, chunks: step.chunks, tokens: tokens)
         metrics.steps += 1
         metrics.busySeconds += seconds
         metrics.lastProgress = now.uptimeNanoseconds
         publishMetrics()
+    }
+
+    /// The prefill seconds per token, from steps that were almost all prompt tokens (chunks longer than one token),
+    /// and the prefix cache's hits valued at it.
+    private func valuePrefixCacheHits(stepSeconds: Double, chunks: [ScheduledChunk], tokens: Int) {
+        let prompt = chunks.reduce(0) { $0 + ($1.count > 1 ? $1.count : 0) }
+        if prompt >= 16, Double(prompt) >= 0.9 * Double(tokens) {
+            let perToken = stepSeconds / Double(tokens)
+            metrics.prefillSecondsPerToken = metrics.prefillSecondsPerToken == 0
+                ? perToken : 0.7 * metrics.prefillSecondsPerToken + 0.3 * perToken
+        }
+        if metrics.prefillSecondsPerToken > 0, metrics.unvaluedHitTokens > 0 {
+            metrics.prefixCacheSavedSeconds += Double(metrics.unvaluedHitTokens) * metrics.prefillSecondsPerToken
+            metrics.unvaluedHitTokens = 0
+        }
     }
 
     /// A forward pass refuses a batch before computing anything. Only the requests whose own chunk it refuses fail;

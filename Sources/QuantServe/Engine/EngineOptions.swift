@@ -95,6 +95,13 @@ public struct EngineMetrics: Sendable, Equatable {
     public var preemptions = 0
     public var steps = 0
     public var busySeconds = 0.0
+    /// Prefill time the prefix cache saved: its hit tokens at the engine's measured prefill seconds per token (a
+    /// running average over steps that were almost all prompt tokens; hits before the first such step are valued
+    /// once it comes).
+    public var prefixCacheSavedSeconds = 0.0
+    /// That running average (0 until measured), and the hit tokens not yet valued.
+    public var prefillSecondsPerToken = 0.0
+    var unvaluedHitTokens = 0
     /// When the loop last finished a step or went idle (uptime nanoseconds): a loop with work and an old
     /// `lastProgress` has stalled.
     public var lastProgress: UInt64 = DispatchTime.now().uptimeNanoseconds
