@@ -18,8 +18,19 @@ public struct APIServerOptions: Sendable {
     public var usdPerHour = APIServerOptions.defaultUSDPerHour
     /// About the on-demand price of a 2-vCPU cloud VM (AWS c7a.large), as `bench --usd-per-hour`'s default.
     public static let defaultUSDPerHour = 0.10
-    /// The router's bound on a target's expected queue wait before a request steps down its ladder.
+    /// The routers' bound on a target's expected queue wait before a request steps down a ladder (a router
+    /// declared with its own bound keeps it).
     public var routerMaxWaitSeconds = 1.0
+    /// Routers by name (nil: `auto` with the default rules over every served model, when there are several).
+    public var routers: [ServerConfig.Router]?
+    /// Named API keys, some with token budgets (besides `apiKey`, which is named `default`).
+    public var apiKeys: [ServerConfig.APIKey] = []
+    /// The chat history policy (`truncate_history`).
+    public var history = ServerConfig.HistoryPolicy()
+    /// Answers the response cache holds (0: no cache).
+    public var responseCacheEntries = 0
+    /// Levels measured against others on live traffic.
+    public var shadows: [ServerConfig.Shadow] = []
     public init() {}
 }
 
@@ -29,8 +40,14 @@ public final class APIServer: HTTPHandler {
     public let models: ModelTable
     public let options: APIServerOptions
     public let metrics: ServerMetrics
-    /// `"model": "auto"` when the server holds more than one model or level.
-    public let router: ModelRouter?
+    /// `"model": "auto"` when the server holds more than one model or level, or the config's routers.
+    public let routers: [ModelRouter]
+    /// The API keys, what each used, and their budgets.
+    public let keys: APIKeyLedger
+    let responseCache: ResponseCache?
+    public let shadows: [ShadowPair]
+    /// Per model and minute, for `/v1/quantserve/report`.
+    public let report: UsageReport
     /// Live generations by a number of their own, so that shutdown can end them.
     private let sessions = Mutex<(next: Int, live: [Int: GenerationSession])>((0, [:]))
     private let shuttingDown = Atomic<Bool>(false)
@@ -40,7 +57,42 @@ public final class APIServer: HTTPHandler {
         self.options = options
         metrics = ServerMetrics(usdPerHour: options.usdPerHour)
         let served = models.all
-        router = served.count > 1 ? ModelRouter(ladder: served, maxWaitSeconds: options.routerMaxWaitSeconds) : nil
+        let declared = options.routers ?? (served.count > 1
+            ? [ServerConfig.Router(name: ModelRouter.name, ladder: served.map(\.name), rules: RouterRule.defaults)] : [])
+        routers = declared.compactMap { r in
+            let ladder = r.ladder.compactMap { n in served.first { $0.name == n } }
+            guard !ladder.isEmpty, ladder.count == r.ladder.count else { return nil }
+            return ModelRouter(name: r.name, ladder: ladder, rules: r.rules,
+                               maxWaitSeconds: r.maxWaitSeconds ?? options.routerMaxWaitSeconds)
+        }
+        var keyList = options.apiKeys
+        if let key = options.apiKey {
+            let name = keyList.contains { $0.name == "default" } ? "cli" : "default"
+            keyList.append(ServerConfig.APIKey(name: name, key: key, tokenBudget: nil, windowSeconds: 86_400))
+        }
+        keys = APIKeyLedger(keys: keyList)
+        responseCache = options.responseCacheEntries > 0 ? ResponseCache(capacity: options.responseCacheEntries) : nil
+        let report = UsageReport(usdPerHour: options.usdPerHour)
+        self.report = report
+        shadows = options.shadows.compactMap { s in
+            guard let from = served.first(where: { $0.name == s.from }), let to = served.first(where: { $0.name == s.to }) else {
+                return nil
+            }
+            return ShadowPair(from: from, to: to, rate: s.rate, tokens: s.tokens) { tokens, same, sameServed, kl in
+                report.record(s.from) {
+                    $0.shadow[s.to, default: UsageReport.ShadowSums()].add(
+                        UsageReport.ShadowSums(tokens: tokens, sameTop1: same, sameServed: sameServed, kl: kl))
+                }
+            }
+        }
+    }
+
+    /// The router a request's `model` names (never when a model is served under that name).
+    func router(named name: String?) -> ModelRouter? {
+        guard let name, let r = routers.first(where: { $0.name == name }), models.model(named: name)?.name != name else {
+            return nil
+        }
+        return r
     }
 
     struct Route {
@@ -55,9 +107,9 @@ public final class APIServer: HTTPHandler {
         "/v1/models": Route(methods: ["GET"], open: false) { s, _, _, _ in s.listModels() },
         "/health": Route(methods: ["GET"], open: true) { s, _, _, _ in s.health() },
         "/metrics": Route(methods: ["GET"], open: true) { s, _, _, _ in
-            .text(200, s.metrics.render(s.models.all) + (s.router?.renderDecisions() ?? ""),
-                  contentType: "text/plain; version=0.0.4; charset=utf-8")
+            .text(200, s.renderMetrics(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         },
+        "/v1/quantserve/report": Route(methods: ["GET"], open: false) { s, r, _, _ throws(APIError) in try s.usageReport(r) },
         "/tokenize": Route(methods: ["POST"], open: false) { s, r, _, l throws(APIError) in try s.tokenize(r, l) },
         "/detokenize": Route(methods: ["POST"], open: false) { s, r, _, l throws(APIError) in try s.detokenize(r, l) },
     ]
@@ -100,8 +152,9 @@ public final class APIServer: HTTPHandler {
             throw .methodNotAllowed(request.method, request.path, allowed: route.methods)
         }
         if request.bodyTooLarge { throw .bodyTooLarge(limit: options.maxBodyBytes) }
-        if !route.open, let key = options.apiKey, !Self.authorized(request.header("authorization"), key: key) {
-            throw .unauthorized
+        if !route.open, keys.required {
+            guard let name = keys.identify(request.header("authorization")) else { throw .unauthorized }
+            log.update { $0.apiKey = name }
         }
         return try route.handler(self, request, connection, log)
     }
@@ -165,9 +218,8 @@ public final class APIServer: HTTPHandler {
 
     /// The served model a request names (the default one when it names none), ready to use.
     func readyModel(_ name: String?, log: RequestLog) throws(APIError) -> (ServedModel, Engine) {
-        // `auto` outside generation (tokenize, detokenize): the router's first target.
-        let name = name == ModelRouter.name && models.model(named: name)?.name != ModelRouter.name
-            ? router?.ladder[0].name ?? name : name
+        // A router outside generation (tokenize, detokenize): its ladder's first target.
+        let name = router(named: name)?.ladder[0].name ?? name
         guard let model = models.model(named: name) else {
             throw .modelNotFound(name ?? "", served: models.all.map(\.name))
         }
@@ -187,16 +239,50 @@ public final class APIServer: HTTPHandler {
             return ["id": .string(m.name), "object": "model", "created": JSONValue(m.created), "owned_by": "quantserve",
                     "root": .string(m.path), "parent": nil, "max_model_len": JSONValue(engine.description.contextSize)]
         }
-        var routers: [JSONValue] = []
-        if let router, models.model(named: ModelRouter.name)?.name != ModelRouter.name {
+        var listed: [JSONValue] = []
+        for router in routers where self.router(named: router.name) != nil {
             let lengths = router.ladder.compactMap { $0.engine?.description.contextSize }
             if lengths.count == router.ladder.count {
-                routers.append(["id": .string(ModelRouter.name), "object": "model", "created": JSONValue(router.ladder[0].created),
-                                "owned_by": "quantserve", "root": "router", "parent": nil,
-                                "max_model_len": JSONValue(lengths.min() ?? 0)])
+                listed.append(["id": .string(router.name), "object": "model", "created": JSONValue(router.ladder[0].created),
+                               "owned_by": "quantserve", "root": "router", "parent": nil,
+                               "max_model_len": JSONValue(lengths.min() ?? 0)])
             }
         }
-        return .json(200, ["object": "list", "data": .array(data + routers)])
+        return .json(200, ["object": "list", "data": .array(data + listed)])
+    }
+
+    /// The Prometheus page: the models' metrics, routers, API keys, the response cache and shadows.
+    func renderMetrics() -> String {
+        var out = metrics.render(models.all)
+        if !routers.isEmpty {
+            out += "# HELP quantserve:router_decisions_total Requests to a router, by the target it chose and why.\n"
+            out += "# TYPE quantserve:router_decisions_total counter\n"
+            for r in routers { out += r.renderDecisions() }
+        }
+        out += keys.render()
+        out += responseCache?.render() ?? ""
+        if !shadows.isEmpty {
+            out += ShadowPair.help
+            for s in shadows { out += s.render() }
+        }
+        return out
+    }
+
+    /// `GET /v1/quantserve/report?window=SECONDS&format=json|text|markdown` (default: the last hour, JSON).
+    func usageReport(_ request: HTTPRequest) throws(APIError) -> HTTPResponse {
+        var window = 3600.0
+        if let w = request.query["window"] {
+            guard let v = Double(w), v.isFinite, v > 0 else {
+                throw .invalid("'window' must be a positive number of seconds, got '\(w)'", param: "window")
+            }
+            window = v
+        }
+        switch request.query["format"] ?? "json" {
+        case "json": return .json(200, report.json(window: window))
+        case "text": return .text(200, report.render(window: window, markdown: false))
+        case "markdown", "md": return .text(200, report.render(window: window, markdown: true), contentType: "text/markdown; charset=utf-8")
+        case let f: throw .invalid("'format' must be json, text or markdown, got '\(f)'", param: "format")
+        }
     }
 
     func health() -> HTTPResponse {

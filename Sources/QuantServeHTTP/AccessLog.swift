@@ -1,7 +1,7 @@
 import Foundation
 
 /// One line per request on stderr: time, request id, method, route, status, prompt / cached / completion
-/// tokens, time to first token and total time.
+/// tokens, time to first token and total time, then the model that answered, the API key's name and a cache hit.
 public struct AccessLog: Sendable {
     public var enabled = true
     public init(enabled: Bool = true) { self.enabled = enabled }
@@ -11,6 +11,10 @@ public struct AccessLog: Sendable {
         var method: String
         var path: String
         var model: String?
+        /// The name of the API key the request used (config `api_keys`).
+        var apiKey: String?
+        /// `hit` when the response cache answered.
+        var cache: String?
         var status = 0
         var promptTokens = 0
         var cachedTokens = 0
@@ -24,7 +28,8 @@ public struct AccessLog: Sendable {
         let ttft = e.timeToFirstToken.map { String(format: "%.3f", $0) } ?? "-"
         let line = "\(Self.timestamp()) \(e.requestID) \(e.method) \(e.path) \(e.status) prompt=\(e.promptTokens) "
             + "cached=\(e.cachedTokens) completion=\(e.completionTokens) ttft=\(ttft) total="
-            + String(format: "%.3f", e.totalSeconds) + "\n"
+            + String(format: "%.3f", e.totalSeconds) + (e.model.map { " model=\($0)" } ?? "")
+            + (e.apiKey.map { " key=\($0)" } ?? "") + (e.cache.map { " cache=\($0)" } ?? "") + "\n"
         FileHandle.standardError.write(Data(line.utf8))
     }
 

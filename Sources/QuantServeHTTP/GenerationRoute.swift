@@ -2,6 +2,7 @@ import Foundation
 import Dispatch
 import QuantServe
 import QuantServeJSON
+import Synchronization
 
 extension APIServer {
     /// `POST /v1/completions` and `POST /v1/chat/completions`: checks the request, tokenizes it, submits every
@@ -11,26 +12,41 @@ extension APIServer {
         if isShuttingDown { throw .shuttingDown }
         let f = try RequestFields(body: request.body)
         var name = try f.string("model")
-        if name == ModelRouter.name, let router, models.model(named: name)?.name != ModelRouter.name {
-            name = router.route(f.object, expectedWait: { [metrics] target in
+        var routed: (router: String, reason: String)?
+        if let router = router(named: name) {
+            let decision = router.route(f.object, expectedWait: { [metrics] target in
                 ModelRouter.expectedWait(target, meanSeconds: metrics.meanRequestSeconds(target.name))
-            }).target.name
+            })
+            name = decision.target.name
+            routed = (router.name, decision.reason)
         }
         let (model, engine) = try readyModel(name, log: log)
+        if let routed { report.record(model.name) { $0.routed["\(routed.router)\u{0}\(routed.reason)", default: 0] += 1 } }
+        let keyName = log.apiKeyName
+        if let keyName { try keys.admit(keyName) }
         // The queue is checked before any templating or tokenizing.
         do { try engine.checkQueue() } catch { throw APIError.from(error, param: "model") }
         let params = try GenerationParameters(f)
         let topLogprobs = try logprobs(kind, f)
 
         let promptParam = kind == .completion ? "prompt" : "messages"
-        var prompts = try promptTokens(kind, f, model, engine)
         let contextSize = engine.description.contextSize
-        // Context cost: keep only the newest tokens of each prompt when asked to, and say how many were dropped.
-        var dropped = Array(repeating: 0, count: prompts.count)
+        // Context cost: the history policy keeps a chat's system prompt and newest turns that fit; truncation keeps
+        // only the newest tokens of each prompt. The answer says how many prompt tokens were dropped.
+        let historyLimit = try historyLimit(kind, f, params, contextSize: contextSize)
+        var prompts: [[Int32]]
+        var dropped: [Int]
+        if kind == .chat, let historyLimit {
+            let (tokens, d) = try fitHistory(try ChatMessages.read(f), limit: historyLimit, model, engine)
+            (prompts, dropped) = ([tokens], [d])
+        } else {
+            prompts = try promptTokens(kind, f, model, engine)
+            dropped = Array(repeating: 0, count: prompts.count)
+        }
         if let k = params.truncatePromptTokens {
             let keep = k > 0 ? k : max(1, contextSize - max(1, params.maxTokens ?? 1))
             for i in prompts.indices where prompts[i].count > keep {
-                dropped[i] = prompts[i].count - keep
+                dropped[i] += prompts[i].count - keep
                 prompts[i] = Array(prompts[i].suffix(keep))
             }
         }
@@ -42,6 +58,12 @@ extension APIServer {
             }
         }
 
+        // The response cache: a deterministic request answered before is replayed; one not yet is kept when done.
+        let cacheKey = try responseCacheKey(kind, f, request, params, topLogprobs: topLogprobs, model: model, prompts: prompts)
+        let cached = cacheKey.flatMap { responseCache?.lookup($0) }
+        // Shadow measurement: a sample of this target's requests captures its first tokens' distributions.
+        let shadow = cached == nil ? shadows.first { $0.from === model }.flatMap { $0.sample() ? $0 : nil } : nil
+
         var choices: [GenerationSession.Choice] = []
         for (p, d) in zip(prompts, dropped) {
             for copy in 0..<params.n {
@@ -52,62 +74,56 @@ extension APIServer {
                                     created: Int(Date().timeIntervalSince1970), model: model.name)
         let accessLog = options.accessLog
         let number = sessionNumber()
-        // When the session ends: the access-log line, and out of the table of live sessions.
+        // When the session ends: the access-log line, the key's and the report's counts, the response cache, and
+        // out of the table of live sessions.
         let ended: @Sendable (GenerationSession.State) -> Void = { [weak self] final in
             log.update { e in
                 for c in final.choices where c.countsPrompt { e.promptTokens += c.promptTokens; e.cachedTokens += c.cachedTokens }
                 e.completionTokens = final.choices.reduce(0) { $0 + $1.completionTokens }
                 e.timeToFirstToken = final.firstToken.map { $0.seconds(since: log.arrival) }
+                if cached != nil { e.cache = "hit" }
             }
             log.streamEnded(accessLog)
+            self?.accountFor(final, model: model, engine: engine, keyName: keyName, cacheKey: cacheKey, cached: cached)
             self?.unregister(number)
         }
         guard let session = GenerationSession(
             header: header, engine: engine, choices: choices, stream: params.stream, includeUsage: params.includeUsage,
-            wantsLogprobs: topLogprobs != nil, reportsTruncation: params.truncatePromptTokens != nil,
+            wantsLogprobs: topLogprobs != nil, reportsTruncation: params.truncatePromptTokens != nil || historyLimit != nil,
+            recordsTokens: cacheKey != nil && cached == nil, fromCache: cached != nil,
             tokenizer: engine.tokenizer, arrival: log.arrival, metrics: metrics,
             onEnd: ended) else {
+            shadow?.abandon()
             throw APIError(status: 503, message: "the server has no file descriptors left; retry later",
                            type: "service_unavailable_error", code: "overloaded")
         }
         register(session, number: number)
-        session.channel.onHangUp { [weak session] in
-            guard let session else { return }
-            for id in session.snapshot.engineIDs { engine.cancel(id) }
-        }
 
         // A chat stream opens with each choice's role, written before any token can arrive.
         session.openStream()
-        // Submit each prompt's copies together: the copies start once the first has computed the prompt.
-        var index = 0
-        for p in prompts {
-            let first = index
-            let requests = (0..<params.n).map { copy in
-                var sampling = params.sampling
-                if let seed = sampling.seed { sampling.seed = seed &+ UInt64(copy) }
-                return GenerationRequest(prompt: p, maxTokens: params.maxTokens ?? (contextSize - p.count),
-                                         sampling: sampling, stop: params.stop, logprobs: topLogprobs,
-                                         ignoreEndOfGeneration: params.ignoreEOS)
+        if let cached {
+            // Replayed through the same formatting as a live answer, at no engine time.
+            for (i, c) in cached.choices.enumerated() {
+                for t in c.tokens { session.handle(i, .token(t)) }
+                session.handle(i, .finished(GenerationSummary(finishReason: c.finishReason, finalText: c.finalText,
+                                                              promptTokens: c.promptTokens, cachedPromptTokens: c.promptTokens,
+                                                              completionTokens: c.tokens.count)))
             }
-            let handlers: [@Sendable (TokenEvent) -> Void] = (0..<params.n).map { copy in
-                { [session] event in session.handle(first + copy, event) }
-            }
-            do {
-                session.started(engineIDs: try engine.submit(copies: requests, handlers: handlers))
-            } catch {
+        } else {
+            session.channel.onHangUp { [weak session] in
+                guard let session else { return }
                 for id in session.snapshot.engineIDs { engine.cancel(id) }
-                unregister(number)
-                throw (error as? EngineError).map { APIError.from($0, param: promptParam) } ?? .internalError("\(error)")
             }
-            index += params.n
+            try submit(session, prompts: prompts, params: params, topLogprobs: topLogprobs, shadow: shadow,
+                       engine: engine, promptParam: promptParam, number: number)
         }
-        if session.channel.isHungUp { for id in session.snapshot.engineIDs { engine.cancel(id) } }
 
-        // The target that answered (the router's pick for `auto`).
-        let servedBy = ("X-QuantServe-Model", model.name)
+        // The target that answered (the router's pick for `auto`), and whether the response cache did.
+        var extra = [(name: "X-QuantServe-Model", value: model.name)]
+        if cacheKey != nil { extra.append(("X-QuantServe-Cache", cached != nil ? "hit" : "miss")) }
         if params.stream {
             var response = HTTPResponse.eventStream(session.channel)
-            response.headers.append(servedBy)
+            response.headers += extra
             return response
         }
         guard session.channel.waitUntilFinished(socket: connection.socket) else {
@@ -115,8 +131,164 @@ extension APIServer {
             return APIError(status: 499, message: "the client closed the connection", type: "client_closed_request").response
         }
         var response = session.body()
-        response.headers.append(servedBy)
+        response.headers += extra
         return response
+    }
+
+    /// Submits each prompt's copies together (the copies start once the first has computed the prompt). A shadowed
+    /// request's first choice captures its first tokens' distributions and hands them to the shadow when it ends.
+    private func submit(_ session: GenerationSession, prompts: [[Int32]], params: GenerationParameters, topLogprobs: Int?,
+                        shadow: ShadowPair?, engine: Engine, promptParam: String, number: Int) throws(APIError) {
+        var index = 0
+        for p in prompts {
+            let first = index
+            let requests = (0..<params.n).map { copy in
+                var sampling = params.sampling
+                if let seed = sampling.seed { sampling.seed = seed &+ UInt64(copy) }
+                return GenerationRequest(prompt: p, maxTokens: params.maxTokens ?? (engine.description.contextSize - p.count),
+                                         sampling: sampling, stop: params.stop, logprobs: topLogprobs,
+                                         ignoreEndOfGeneration: params.ignoreEOS,
+                                         captureDistributions: first == 0 && copy == 0 ? shadow?.tokens ?? 0 : 0)
+            }
+            var handlers: [@Sendable (TokenEvent) -> Void] = (0..<params.n).map { copy in
+                { [session] event in session.handle(first + copy, event) }
+            }
+            if first == 0, let shadow {
+                let served = Mutex<[GeneratedToken]>([])
+                handlers[0] = { [session] event in
+                    switch event {
+                    case .token(var t) where t.distribution != nil:
+                        served.withLock { $0.append(t) }
+                        t.distribution = nil
+                        session.handle(0, .token(t))
+                    case .finished(let summary):
+                        session.handle(0, event)
+                        if summary.finishReason == .cancelled { shadow.abandon() } else {
+                            shadow.replay(prompt: p, served: served.withLock { $0 })
+                        }
+                    case .failed:
+                        session.handle(0, event)
+                        shadow.abandon()
+                    default:
+                        session.handle(0, event)
+                    }
+                }
+            }
+            do {
+                session.started(engineIDs: try engine.submit(copies: requests, handlers: handlers))
+            } catch {
+                if first == 0 { shadow?.abandon() }
+                for id in session.snapshot.engineIDs { engine.cancel(id) }
+                unregister(number)
+                throw (error as? EngineError).map { APIError.from($0, param: promptParam) } ?? .internalError("\(error)")
+            }
+            index += params.n
+        }
+        if session.channel.isHungUp { for id in session.snapshot.engineIDs { engine.cancel(id) } }
+    }
+
+    /// A finished request in the key's usage, the report, and (a deterministic live answer) the response cache.
+    private func accountFor(_ final: GenerationSession.State, model: ServedModel, engine: Engine, keyName: String?,
+                            cacheKey: ResponseCache.Key?, cached: ResponseCache.Answer?) {
+        var prompt = 0, cachedPrompt = 0
+        for c in final.choices where c.countsPrompt { prompt += c.promptTokens; cachedPrompt += c.cachedTokens }
+        let completion = final.choices.reduce(0) { $0 + $1.completionTokens }
+        let seconds = final.choices.reduce(0) { $0 + $1.engineSeconds }
+        let usd = metrics.cost(engineSeconds: seconds)
+        // A cached answer costs nothing and uses none of the key's budget.
+        if let keyName, cached == nil { keys.charge(keyName, promptTokens: prompt, completionTokens: completion, usd: usd) }
+        let prefillSecondsPerToken = engine.metrics.prefillSecondsPerToken
+        report.record(model.name) { b in
+            b.requests += 1
+            if final.failure != nil { b.failed += 1 }
+            b.promptTokens += prompt
+            b.completionTokens += completion
+            b.engineSeconds += seconds
+            b.usd += usd
+            if let keyName { b.keys[keyName, default: 0] += 1 }
+            if let cached {
+                b.responseCacheHits += 1
+                b.responseCacheSavedSeconds += cached.engineSeconds
+            } else {
+                if cacheKey != nil { b.responseCacheMisses += 1 }
+                b.prefixCachedTokens += cachedPrompt
+                b.prefixCacheSavedSeconds += Double(cachedPrompt) * prefillSecondsPerToken
+            }
+        }
+        if let cacheKey, let responseCache, cached == nil, final.failure == nil,
+           final.choices.allSatisfy({ $0.finish == .stop || $0.finish == .length }) {
+            responseCache.store(cacheKey, ResponseCache.Answer(
+                choices: final.choices.map { ResponseCache.Choice(tokens: $0.tokens, finalText: $0.finalText,
+                                                                  finishReason: $0.finish!, promptTokens: $0.promptTokens) },
+                engineSeconds: seconds))
+        }
+    }
+
+    /// The response cache's key for a request, nil when there is no cache, the request is not deterministic
+    /// (temperature above 0 without a seed), or it bypasses the cache (`"cache": false`, `Cache-Control: no-cache`).
+    private func responseCacheKey(_ kind: APIKind, _ f: RequestFields, _ request: HTTPRequest, _ params: GenerationParameters,
+                                  topLogprobs: Int?, model: ServedModel, prompts: [[Int32]]) throws(APIError) -> ResponseCache.Key? {
+        let wanted = try f.bool("cache") ?? true
+        guard responseCache != nil, wanted else { return nil }
+        let control = request.header("cache-control")?.lowercased() ?? ""
+        if control.contains("no-cache") || control.contains("no-store") { return nil }
+        guard params.sampling.temperature == 0 || params.sampling.seed != nil else { return nil }
+        let parameters = "\(kind)|\(params.maxTokens.map(String.init) ?? "-")|\(params.sampling)|\(params.stop)|\(params.n)|"
+            + "\(topLogprobs.map(String.init) ?? "-")|\(params.ignoreEOS)"
+        return ResponseCache.Key(model: model.name, prompts: prompts, parameters: parameters)
+    }
+
+    /// The history policy's prompt-token limit for this request, nil when it does not apply: a chat request opts in
+    /// with `"truncate_history": true` (the config's `max_prompt_tokens`) or a number of tokens, or the config
+    /// applies it to every chat request. Never more than fits the context with `max_tokens`.
+    private func historyLimit(_ kind: APIKind, _ f: RequestFields, _ params: GenerationParameters,
+                              contextSize: Int) throws(APIError) -> Int? {
+        var applies = kind == .chat && options.history.byDefault
+        var limit = options.history.maxPromptTokens
+        if let v = f["truncate_history"] {
+            guard kind == .chat else {
+                throw .invalid("'truncate_history' applies to chat messages; use 'truncate_prompt_tokens'", param: "truncate_history")
+            }
+            if let b = v.bool {
+                applies = b
+            } else if let n = v.number, let i = Int(exactly: n), i >= 1 {
+                applies = true
+                limit = i
+            } else {
+                throw .wrongType("truncate_history", expected: "a boolean or a positive number of tokens", got: v)
+            }
+        }
+        guard applies else { return nil }
+        let fit = max(1, contextSize - max(1, params.maxTokens ?? 1))
+        return min(limit ?? fit, fit)
+    }
+
+    /// The history policy: the leading system messages and the newest turns whose rendering fits `limit` tokens;
+    /// the kept turns start on a user message (templates expect user and assistant in turn). When even the last turn
+    /// alone is over the limit it is sent alone (the context check decides). Returns the tokens and how many of
+    /// the whole conversation's were dropped.
+    private func fitHistory(_ messages: [ChatMessage], limit: Int, _ model: ServedModel,
+                            _ engine: Engine) throws(APIError) -> ([Int32], Int) {
+        let full = try chatTokens(model, engine, messages)
+        guard full.count > limit else { return (full, 0) }
+        let head = messages.prefix { $0.role == "system" }.count
+        var starts = (head..<messages.count).filter { $0 > head && messages[$0].role == "user" }
+        if starts.last != messages.count - 1 { starts.append(messages.count - 1) }
+        guard !starts.isEmpty else { return (full, 0) }
+        func tokens(from start: Int) throws(APIError) -> [Int32] {
+            try chatTokens(model, engine, Array(messages[..<head]) + Array(messages[start...]))
+        }
+        // The fewest turns dropped that fit: a binary search, the rendering shrinking as the start moves on.
+        var lo = 0, hi = starts.count - 1
+        var best: [Int32]?
+        while lo <= hi {
+            let mid = (lo + hi) / 2
+            let t = try tokens(from: starts[mid])
+            if t.count <= limit { best = t; hi = mid - 1 } else { lo = mid + 1 }
+        }
+        let kept: [Int32]
+        if let best { kept = best } else { kept = try tokens(from: starts[starts.count - 1]) }
+        return (kept, max(0, full.count - kept.count))
     }
 
     /// The token ids of each prompt: completions' text (control-token text parsed, as vLLM and llama-server do) or

@@ -18,6 +18,11 @@ final class GenerationSession: Sendable {
         /// Unicode scalars generated so far: where the next token's text starts (`text_offset`).
         var textOffset = 0
         var logprobTokens: [GeneratedToken] = []
+        /// Every token with its text, kept when the answer may go into the response cache.
+        var tokens: [GeneratedToken] = []
+        /// The text released at the end, and why it ended (for the response cache).
+        var finalText = ""
+        var finish: FinishReason?
         var completionTokens = 0
         var cachedTokens = 0
         var finishReason: String?
@@ -41,6 +46,10 @@ final class GenerationSession: Sendable {
     let wantsLogprobs: Bool
     /// Whether `usage` says how many prompt tokens were dropped (the request asked for truncation).
     let reportsTruncation: Bool
+    /// Keep every token (the answer may go into the response cache).
+    let recordsTokens: Bool
+    /// The answer is a replay from the response cache: it cost nothing, and `usage.cost` says so.
+    let fromCache: Bool
     let formatter: LogprobsFormatter
     let channel: ResponseChannel
     let arrival: DispatchTime
@@ -51,7 +60,8 @@ final class GenerationSession: Sendable {
 
     /// nil when the process has no file descriptor left for the response's channel.
     init?(header: ResponseHeader, engine: Engine, choices: [Choice], stream: Bool, includeUsage: Bool, wantsLogprobs: Bool,
-          reportsTruncation: Bool = false, tokenizer: any Tokenizer, arrival: DispatchTime, metrics: ServerMetrics, onEnd: @escaping @Sendable (State) -> Void) {
+          reportsTruncation: Bool = false, recordsTokens: Bool = false, fromCache: Bool = false, tokenizer: any Tokenizer,
+          arrival: DispatchTime, metrics: ServerMetrics, onEnd: @escaping @Sendable (State) -> Void) {
         guard let channel = ResponseChannel() else { return nil }
         self.channel = channel
         self.header = header
@@ -60,6 +70,8 @@ final class GenerationSession: Sendable {
         self.includeUsage = includeUsage
         self.wantsLogprobs = wantsLogprobs
         self.reportsTruncation = reportsTruncation
+        self.recordsTokens = recordsTokens
+        self.fromCache = fromCache
         formatter = LogprobsFormatter(kind: header.kind, tokenizer: tokenizer)
         self.arrival = arrival
         self.metrics = metrics
@@ -105,6 +117,7 @@ final class GenerationSession: Sendable {
                 s.choices[index].text += token.text
                 if wantsLogprobs { s.choices[index].logprobTokens.append(token) }
             }
+            if recordsTokens { s.choices[index].tokens.append(token) }
             return (true, offset, gap)
         }
         guard open else { return }
@@ -120,6 +133,8 @@ final class GenerationSession: Sendable {
         let ended = state.withLock { s -> State? in
             guard s.open, s.choices[index].finishReason == nil else { return nil }
             s.choices[index].text += summary.finalText
+            s.choices[index].finalText = summary.finalText
+            s.choices[index].finish = summary.finishReason
             s.choices[index].finishReason = reason
             s.choices[index].cachedTokens = summary.cachedPromptTokens
             s.choices[index].queueSeconds = summary.queueSeconds
@@ -180,6 +195,7 @@ final class GenerationSession: Sendable {
                 u.engineSeconds += c.engineSeconds
             }
             u.usd = metrics.cost(engineSeconds: u.engineSeconds)
+            u.fromCache = fromCache
             return u
         }
     }

@@ -8,6 +8,8 @@ public struct HTTPRequest: Sendable {
     /// Header values by lower-cased name (the last one, when repeated).
     public var headers: [String: String]
     public var body: [UInt8]
+    /// Query-string arguments the routes read (`HTTPServer.queryNames`), decoded.
+    public var query: [String: String] = [:]
     /// The declared or received body was over the server's limit; `body` is empty.
     public var bodyTooLarge = false
 

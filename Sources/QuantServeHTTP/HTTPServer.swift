@@ -96,10 +96,14 @@ final class StreamReader {
 }
 
 private let headerNames = ["content-length", "content-type", "authorization", "x-request-id", "transfer-encoding",
-                           "accept", "user-agent", "origin"]
+                           "accept", "user-agent", "origin", "cache-control"]
 
-private func lookupHeader(_ connection: OpaquePointer?, _ name: String) -> String? {
-    guard let value = MHD_lookup_connection_value(connection, QS_MHD_HEADER_KIND, name) else { return nil }
+/// The query-string arguments a route reads (`/v1/quantserve/report?window=3600&format=markdown`).
+private let queryNames = ["window", "format"]
+
+private func lookupHeader(_ connection: OpaquePointer?, _ name: String,
+                          kind: MHD_ValueKind = QS_MHD_HEADER_KIND) -> String? {
+    guard let value = MHD_lookup_connection_value(connection, kind, name) else { return nil }
     return String(validatingCString: value) ?? String(decoding: Array(
         UnsafeBufferPointer(start: value, count: strlen(value))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
@@ -112,7 +116,10 @@ private let accessHandler: qs_http_access_handler = { cls, connection, url, meth
         var headers: [String: String] = [:]
         for name in headerNames { if let v = lookupHeader(connection, name) { headers[name] = v } }
         let path = url.map { String(cString: $0) } ?? "/"
-        let request = HTTPRequest(method: method.map { String(cString: $0) } ?? "GET", path: path, headers: headers)
+        var request = HTTPRequest(method: method.map { String(cString: $0) } ?? "GET", path: path, headers: headers)
+        for name in queryNames {
+            if let v = lookupHeader(connection, name, kind: QS_MHD_GET_ARGUMENT_KIND) { request.query[name] = v }
+        }
         let context = RequestContext(request: request)
         if let raw = headers["content-length"] {
             guard let n = Int(raw.trimmingCharacters(in: .whitespaces)), n >= 0 else { return QS_MHD_NO }

@@ -3,50 +3,49 @@ import QuantServe
 import QuantServeJSON
 import Synchronization
 
-/// `"model": "auto"`: per request, one of the served models, by rules on the request and by load. The ladder is the
-/// served models in the order they were given (for `--model PATH:int8,int4`: int8, then int4): hard requests go to its
-/// top, easy ones to its bottom, the rest to its top; and when the chosen target's expected queue wait passes
-/// `maxWaitSeconds`, the request steps down the ladder to the first target that would start sooner.
+/// A router: per request, one of the served models, by rules on the request and by load. `auto` exists whenever a
+/// server holds more than one target, with the default rules and the targets in the order given as its ladder (for
+/// `--model PATH:int8,int4`: int8, then int4); a config file may declare routers of its own. The first rule that
+/// matches picks a ladder position (hard work to the top, easy work to the bottom by default); no match: the top.
+/// When the chosen target's expected queue wait passes `maxWaitSeconds`, the request steps down the ladder to the
+/// first target that would start within it.
 public final class ModelRouter: Sendable {
+    /// The default router's name.
     public static let name = "auto"
-
-    /// What a request looks like to the rules.
-    public enum Difficulty: String, Sendable {
-        case hard, easy, plain
-    }
 
     public struct Decision: Sendable {
         public let target: ServedModel
-        /// `rule_hard`, `rule_easy`, `default`, or `load` when it stepped down.
+        /// `rule_NAME` of the rule that matched, `default`, or `load` when it stepped down.
         public let reason: String
     }
 
+    public let name: String
     public let ladder: [ServedModel]
+    public let rules: [RouterRule]
     public let maxWaitSeconds: Double
     private let decisions = Mutex<[String: Int]>([:])
 
-    public init(ladder: [ServedModel], maxWaitSeconds: Double = 1.0) {
+    /// `rules`' named targets must be on the ladder (the config reader checks).
+    public init(name: String = ModelRouter.name, ladder: [ServedModel], rules: [RouterRule] = RouterRule.defaults,
+                maxWaitSeconds: Double = 1.0) {
         precondition(!ladder.isEmpty)
+        self.name = name
         self.ladder = ladder
+        self.rules = rules
         self.maxWaitSeconds = maxWaitSeconds
     }
 
-    /// Words that signal work a larger level does better, and work any level does well.
-    static let hardWords = ["analy", "debug", "prove", "proof", "theorem", "derive", "calculat", "math", "equation",
-                            "optimi", "algorithm", "complexity", "step by step", "reason", "why does", "refactor",
-                            "architecture", "bug", "traceback", "exception"]
-    static let easyWords = ["translate", "translation", "format", "reformat", "spell", "capitaliz", "rephrase",
-                            "summarize in one", "list the", "convert", "what is the capital", "say hello"]
-
-    /// The difficulty of a request from its text, its length and its conversation depth, with the rule that decided.
-    public static func classify(text: String, messages: Int) -> (Difficulty, String) {
-        let lower = text.lowercased()
-        if text.count > 4000 { return (.hard, "long prompt") }
-        if messages >= 8 { return (.hard, "deep conversation") }
-        if hardWords.contains(where: { lower.contains($0) }) { return (.hard, "hard words") }
-        if easyWords.contains(where: { lower.contains($0) }) { return (.easy, "easy words") }
-        if text.count < 200 { return (.easy, "short") }
-        return (.plain, "default")
+    /// The ladder position a request's first matching rule picks, with the reason (nil rule: the top, `default`).
+    func position(text: String, messages: Int) -> (Int, String) {
+        let lowered = text.lowercased(), chars = text.count
+        guard let rule = rules.first(where: { $0.matches(lowered: lowered, chars: chars, messages: messages) }) else {
+            return (0, "default")
+        }
+        switch rule.target {
+        case .top: return (0, "rule_" + rule.name)
+        case .bottom: return (ladder.count - 1, "rule_" + rule.name)
+        case .named(let n): return (ladder.firstIndex { $0.name == n } ?? 0, "rule_" + rule.name)
+        }
     }
 
     /// The request's text (a completion's prompt, or every message's text) and its number of messages.
@@ -79,9 +78,7 @@ public final class ModelRouter: Sendable {
     /// seconds (the server's: `expectedWait(_:meanSeconds:)` on its live metrics).
     public func route(_ request: JSONValue, expectedWait: (ServedModel) -> Double) -> Decision {
         let (text, messages) = Self.text(of: request)
-        let (difficulty, _) = Self.classify(text: text, messages: messages)
-        var index = difficulty == .easy ? ladder.count - 1 : 0
-        var reason = difficulty == .hard ? "rule_hard" : difficulty == .easy ? "rule_easy" : "default"
+        var (index, reason) = position(text: text, messages: messages)
         // Under load, down the ladder to the first target that would start within the bound.
         if expectedWait(ladder[index]) > maxWaitSeconds {
             for lower in (index + 1)..<max(index + 1, ladder.count) where expectedWait(ladder[lower]) <= maxWaitSeconds {
@@ -95,14 +92,19 @@ public final class ModelRouter: Sendable {
         return decision
     }
 
-    /// `quantserve:router_decisions_total{router, target, reason}` lines.
-    public func renderDecisions() -> String {
-        let snapshot = decisions.withLock { $0 }
-        var out = "# HELP quantserve:router_decisions_total Requests to a router, by the target it chose and why.\n"
-        out += "# TYPE quantserve:router_decisions_total counter\n"
-        for (key, count) in snapshot.sorted(by: { $0.key < $1.key }) {
+    /// The decisions so far: (target, reason) → count.
+    public var decisionCounts: [(target: String, reason: String, count: Int)] {
+        decisions.withLock { $0 }.sorted { $0.key < $1.key }.map { key, count in
             let parts = key.split(separator: "\u{0}", maxSplits: 1).map(String.init)
-            out += "quantserve:router_decisions_total{router=\"\(Self.name)\",target=\"\(parts[0])\",reason=\"\(parts[1])\"} \(count)\n"
+            return (parts[0], parts[1], count)
+        }
+    }
+
+    /// `quantserve:router_decisions_total{router, target, reason}` lines (the family's header is the caller's).
+    public func renderDecisions() -> String {
+        var out = ""
+        for d in decisionCounts {
+            out += "quantserve:router_decisions_total{router=\"\(name)\",target=\"\(d.target)\",reason=\"\(d.reason)\"} \(d.count)\n"
         }
         return out
     }

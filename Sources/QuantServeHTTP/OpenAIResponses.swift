@@ -61,8 +61,10 @@ struct Usage: Sendable {
     /// The engine seconds charged to the request and what they cost (`cost`, an extension clients ignore).
     var engineSeconds = 0.0
     var usd = 0.0
-    /// Prompt tokens `truncate_prompt_tokens` dropped (nil when the request did not ask for truncation).
+    /// Prompt tokens `truncate_prompt_tokens` or the history policy dropped (nil when the request did not ask).
     var truncatedTokens: Int?
+    /// Answered from the response cache (no engine time).
+    var fromCache = false
 
     var json: JSONValue {
         var details: [(key: String, value: JSONValue)] = [("cached_tokens", JSONValue(cachedTokens))]
@@ -70,7 +72,8 @@ struct Usage: Sendable {
         return ["prompt_tokens": JSONValue(promptTokens), "completion_tokens": JSONValue(completionTokens),
                 "total_tokens": JSONValue(promptTokens + completionTokens),
                 "prompt_tokens_details": .object(details),
-                "cost": ["cpu_seconds": JSONValue(engineSeconds), "usd": JSONValue(usd)]]
+                "cost": fromCache ? ["cpu_seconds": JSONValue(engineSeconds), "usd": JSONValue(usd), "cached_response": true]
+                    : ["cpu_seconds": JSONValue(engineSeconds), "usd": JSONValue(usd)]]
     }
 }
 

@@ -21,6 +21,8 @@ final class RequestLog: Sendable {
     }
 
     var modelName: String? { state.withLock { $0.entry.model } }
+    /// The name of the API key the request sent, when the server has keys.
+    var apiKeyName: String? { state.withLock { $0.entry.apiKey } }
 
     func update(_ body: (inout AccessLog.Entry) -> Void) { state.withLock { body(&$0.entry) } }
 

@@ -119,10 +119,7 @@ public final class ServerMetrics: Sendable {
         return out
     }
 
-    private func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
-    }
+    private func escape(_ s: String) -> String { PrometheusText.escape(s) }
 
     /// From /proc/self/statm (resident pages).
     static func residentBytes() -> Int {

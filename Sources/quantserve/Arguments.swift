@@ -58,6 +58,18 @@ struct ParsedArguments {
 
     func flag(_ name: String) -> Bool { flags.contains(name) }
 
+    /// These arguments with `overrides`' values in place of theirs (a config file's per-model settings over the
+    /// command line's).
+    func overridden(by overrides: ParsedArguments) -> ParsedArguments {
+        var merged = self
+        for (name, value) in overrides.values {
+            merged.values[name] = value
+            merged.allValues[name] = [value]
+        }
+        merged.flags.formUnion(overrides.flags)
+        return merged
+    }
+
     func string(_ name: String) -> String? { values[name] }
 
     /// Every value given for a repeatable option, in order.

@@ -7,6 +7,7 @@ struct ServeCommand: Command {
     static let name = "serve"
     static let summary = "serve the model over an OpenAI-compatible HTTP API"
     static let options: [OptionSpec] = [
+        OptionSpec(name: "config", valueName: "FILE", help: "a JSON file of models, levels, routers, API keys with budgets, the history policy, the response cache and shadow measurement (docs/server.md; examples/serve-config.json); instead of --model"),
         OptionSpec(name: "model", valueName: "PATH[:LEVEL,...]", help: "GGUF model file or Hugging Face model folder; with levels, served once per level as NAME:LEVEL (repeatable: several models in one server, taking turns on the cores)"),
         OptionSpec(name: "quant", valueName: "LEVEL", help: "weights in memory: \(QuantLevel.allCases.map(\.rawValue).joined(separator: ", ")) (default: native for a quantized GGUF file, a pre-quantized folder's own level, else \(QuantLevel.default.rawValue))"),
         .calibration,
@@ -15,30 +16,54 @@ struct ServeCommand: Command {
         OptionSpec(name: "api-key", valueName: "KEY", help: "require 'Authorization: Bearer KEY' (not on /health and /metrics)"),
         OptionSpec(name: "api-key-file", valueName: "FILE", help: "read the API key from FILE (first line)"),
         OptionSpec(name: "served-model-name", valueName: "NAME", help: "the model's name in the API (default: the file's or folder's name; one --model only)"),
-        OptionSpec(name: "max-waiting", valueName: "N", help: "requests that may wait for the engine; more get 429 (default 256)"),
         OptionSpec(name: "timeout", valueName: "S", help: "close connections idle (or not reading) for S seconds (default 30)"),
         OptionSpec(name: "allowed-origins", valueName: "LIST", help: "browser origins allowed to call the API (CORS), comma-separated, or '*' (default: none)"),
         OptionSpec(name: "no-access-log", valueName: nil, help: "do not log one line per request on stderr"),
         OptionSpec(name: "router-max-wait", valueName: "SECONDS", help: "with several models or levels, 'auto' steps down its ladder when a target's expected queue wait passes this (default 1)"),
         OptionSpec(name: "usd-per-hour", valueName: "X", help: "what an hour of this machine costs, for each answer's usage.cost (default 0.10: a 2-vCPU cloud VM such as AWS c7a.large)"),
+        OptionSpec(name: "response-cache", valueName: "N", help: "answer repeated deterministic requests (temperature 0 or a seed) from a cache of N answers (default 0: off)"),
+        OptionSpec(name: "max-waiting", valueName: "N", help: "requests that may wait for the engine; more get 429 (default 256)"),
     ] + OptionSpec.engine
 
     static func run(_ arguments: ParsedArguments) throws {
-        _ = try arguments.required("model")
         let level = try parseLevel(arguments.string("quant"))
-        let entries = try servedEntries(arguments.strings("model"), quant: level,
-                                        servedName: arguments.string("served-model-name"))
-        // A server runs more sequences at once than a batch job: a client behind a crowd of long generations still
-        // starts within a step or two instead of waiting for them to end.
-        var engineOptions = try arguments.engineOptions(defaultSequences: 64)
-        engineOptions.maxWaiting = try arguments.int("max-waiting", range: 1...1_000_000) ?? 256
-        if entries.count > 1 {
-            // One machine's cores and KV budget shared: the engines take turns step by step.
-            engineOptions.computeGate = ComputeGate()
-            engineOptions.memoryShares = entries.count
+        let config: ServerConfig
+        if let file = arguments.string("config") {
+            guard arguments.strings("model").isEmpty, arguments.string("served-model-name") == nil else {
+                throw UsageError("give '--config FILE' or '--model PATH', not both (the file lists the models)")
+            }
+            do { config = try ServerConfig.load(path: file) } catch { throw UsageError("\(error)") }
+        } else {
+            _ = try arguments.required("model")
+            config = ServerConfig(models: try servedModels(arguments.strings("model"),
+                                                           servedName: arguments.string("served-model-name")))
         }
-        try engineOptions.validate()
-        let calibration = try calibrationText(arguments)
+        let targets = config.targets
+        var seen = Set<String>()
+        for t in targets where !seen.insert(t.name).inserted {
+            throw UsageError("two served models are named '\(t.name)': give each model once, or its levels in one list")
+        }
+        // Each engine's settings: the command line's, and a config file's per-model ones over them.
+        var settings: [(options: EngineOptions, calibration: String?)] = []
+        for t in targets {
+            let own = try ParsedArguments(t.engine.sorted { $0.key < $1.key }.flatMap { ["--\($0.key)", $0.value] },
+                                          specs: OptionSpec.engine + [maxWaitingOption, .calibration])
+            let merged = arguments.overridden(by: own)
+            // A server runs more sequences at once than a batch job: a client behind a crowd of long generations
+            // still starts within a step or two instead of waiting for them to end.
+            var options = try merged.engineOptions(defaultSequences: 64)
+            options.maxWaiting = try merged.int("max-waiting", range: 1...1_000_000) ?? 256
+            settings.append((options, try calibrationText(merged)))
+        }
+        if targets.count > 1 {
+            // One machine's cores and KV budget shared: the engines take turns step by step.
+            let gate = ComputeGate()
+            for i in settings.indices {
+                settings[i].options.computeGate = gate
+                settings[i].options.memoryShares = targets.count
+            }
+        }
+        for s in settings { try s.options.validate() }
 
         var http = HTTPServerOptions()
         http.host = arguments.string("host") ?? "127.0.0.1"
@@ -48,11 +73,17 @@ struct ServeCommand: Command {
         api.apiKey = try apiKey(arguments)
         api.maxBodyBytes = http.maxBodyBytes
         api.accessLog = AccessLog(enabled: !arguments.flag("no-access-log"))
-        api.usdPerHour = try arguments.double("usd-per-hour", range: 0...1_000_000) ?? APIServerOptions.defaultUSDPerHour
+        api.usdPerHour = try arguments.double("usd-per-hour", range: 0...1_000_000) ?? config.usdPerHour
+            ?? APIServerOptions.defaultUSDPerHour
         api.routerMaxWaitSeconds = try arguments.double("router-max-wait", range: 0...86_400) ?? 1.0
         api.allowedOrigins = (arguments.string("allowed-origins") ?? "").split(separator: ",")
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let models = entries.map { ServedModel(name: $0.name, path: $0.path) }
+        api.routers = config.routers.isEmpty ? nil : config.routers
+        api.apiKeys = config.apiKeys
+        api.history = config.history
+        api.responseCacheEntries = try arguments.int("response-cache", range: 0...1_000_000) ?? config.responseCacheEntries
+        api.shadows = config.shadows
+        let models = targets.map { ServedModel(name: $0.name, path: $0.path) }
         let server = APIServer(models: ModelTable(models), options: api)
         let listener = try HTTPServer(options: http, handler: server)
         let base = "http://\(http.host.contains(":") ? "[\(http.host)]" : http.host):\(listener.port)"
@@ -61,10 +92,11 @@ struct ServeCommand: Command {
         let shutdown = Shutdown(server: server, listener: listener, models: models)
         let signals = shutdown.install()
 
-        for (entry, model) in zip(entries, models) {
+        for ((target, setting), model) in zip(zip(targets, settings), models) {
             let engine: Engine
             do {
-                engine = try startEngine(path: entry.path, level: entry.level, options: engineOptions, calibration: calibration)
+                engine = try startEngine(path: target.path, level: target.level ?? level, options: setting.options,
+                                         calibration: setting.calibration)
             } catch {
                 model.failed("\(error)")
                 listener.stop()
@@ -77,7 +109,7 @@ struct ServeCommand: Command {
                         + "\(d.kvBlocks) KV blocks, load \(String(format: "%.2f", d.loadSeconds)) s")
         }
         let model = models[0]
-        let auth = api.apiKey == nil ? "" : " -H 'Authorization: Bearer $KEY'"
+        let auth = server.keys.required ? " -H 'Authorization: Bearer $KEY'" : ""
         FileHandle.standardOutput.write(Data("""
             QuantServe is serving \(models.map(\.name).joined(separator: ", ")) at \(base)/v1 (OpenAI-compatible). Try:
               curl \(base)/v1/chat/completions -H 'Content-Type: application/json'\(auth) \\
@@ -88,42 +120,28 @@ struct ServeCommand: Command {
         withExtendedLifetime(signals) { shutdown.wait() }
     }
 
-    /// What one server answers for: a name, the model's file or folder, and its level (nil: the model's default).
-    struct ServedEntry: Equatable {
-        let name: String
-        let path: String
-        let level: QuantLevel?
-    }
+    static let maxWaitingOption = OptionSpec(name: "max-waiting", valueName: "N", help: "")
 
-    /// The `--model` values (each `PATH` or `PATH:LEVEL,...`; repeatable) as served entries. A model given with levels
-    /// is served once per level as `NAME:LEVEL`; without, as `NAME` at `--quant` (or its default). `NAME` is the file's
-    /// or folder's name, or `--served-model-name` when there is one model.
-    static func servedEntries(_ values: [String], quant: QuantLevel?, servedName: String?) throws -> [ServedEntry] {
+    /// The `--model` values (each `PATH` or `PATH:LEVEL,...`; repeatable) as the models of a config. A model given
+    /// with levels is served once per level as `NAME:LEVEL`; without, as `NAME` at `--quant` (or its default). `NAME`
+    /// is the file's or folder's name, or `--served-model-name` when there is one model.
+    static func servedModels(_ values: [String], servedName: String?) throws -> [ServerConfig.Model] {
         guard servedName == nil || values.count == 1 else {
             throw UsageError("'--served-model-name' names one model; with several '--model', each is named after its file")
         }
-        var entries: [ServedEntry] = []
+        var models: [ServerConfig.Model] = []
         for value in values {
-            var path = value, levels: [QuantLevel]? = nil
+            var path = value, levels: [QuantLevel] = []
             if !FileManager.default.fileExists(atPath: value), let colon = value.lastIndex(of: ":") {
                 path = String(value[..<colon])
                 let list = value[value.index(after: colon)...].split(separator: ",", omittingEmptySubsequences: false)
                 levels = try list.map { try parseLevel(String($0)) }
-                guard Set(levels!).count == levels!.count else { throw UsageError("'--model \(value)' lists a level twice") }
+                guard Set(levels).count == levels.count else { throw UsageError("'--model \(value)' lists a level twice") }
             }
             guard FileManager.default.fileExists(atPath: path) else { throw UsageError("no model at '\(path)'") }
-            let name = servedName ?? ServedModel.defaultName(forPath: path)
-            if let levels {
-                entries += levels.map { ServedEntry(name: "\(name):\($0.rawValue)", path: path, level: $0) }
-            } else {
-                entries.append(ServedEntry(name: name, path: path, level: quant))
-            }
+            models.append(ServerConfig.Model(name: servedName ?? ServedModel.defaultName(forPath: path), path: path, levels: levels))
         }
-        var seen = Set<String>()
-        for e in entries where !seen.insert(e.name).inserted {
-            throw UsageError("two served models are named '\(e.name)': give each model once, or its levels in one list")
-        }
-        return entries
+        return models
     }
 
     static func apiKey(_ arguments: ParsedArguments) throws -> String? {

@@ -17,6 +17,7 @@ typedef void (*qs_http_completed_handler)(void *cls, struct MHD_Connection *conn
 static const enum MHD_Result QS_MHD_YES = MHD_YES;
 static const enum MHD_Result QS_MHD_NO = MHD_NO;
 static const enum MHD_ValueKind QS_MHD_HEADER_KIND = MHD_HEADER_KIND;
+static const enum MHD_ValueKind QS_MHD_GET_ARGUMENT_KIND = MHD_GET_ARGUMENT_KIND;
 static const enum MHD_ResponseMemoryMode QS_MHD_RESPMEM_MUST_COPY = MHD_RESPMEM_MUST_COPY;
 
 /// Starts a daemon with a thread per connection, listening on `host` (an IPv4 or IPv6 literal or a name) and `port`

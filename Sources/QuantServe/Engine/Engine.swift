@@ -124,8 +124,11 @@ public final class Engine: Sendable {
     private func validate(_ request: GenerationRequest) throws {
         let d = description
         guard !request.prompt.isEmpty else { throw EngineError.invalidRequest("the prompt is empty (no tokens)") }
-        for t in request.prompt where t < 0 || Int(t) >= d.configuration.vocabularySize {
+        for t in request.prompt + request.forcedTokens where t < 0 || Int(t) >= d.configuration.vocabularySize {
             throw EngineError.invalidRequest("token id \(t) is outside the vocabulary of \(d.configuration.vocabularySize)")
+        }
+        guard (0...64).contains(request.captureDistributions) else {
+            throw EngineError.invalidRequest("distributions are captured for at most 64 tokens, got \(request.captureDistributions)")
         }
         guard request.prompt.count < d.contextSize else {
             throw EngineError.promptTooLong(tokens: request.prompt.count, contextSize: d.contextSize)

@@ -119,9 +119,9 @@ final class EngineLoop {
             guard var state = states[id] else { continue }
             let row = UnsafeMutableBufferPointer(start: logits.typed(Float.self) + row * vocabulary, count: vocabulary)
             if state.times.firstToken == nil { releaseFollowers(of: id) }
-            let (token, logprob, top) = state.sample(row)
+            let (token, logprob, top, distribution) = state.sample(row)
             scheduler.append(token, to: id)
-            let (event, reason) = state.accept(token, logprob: logprob, top: top, tokenizer: tokenizer,
+            let (event, reason) = state.accept(token, logprob: logprob, top: top, distribution: distribution, tokenizer: tokenizer,
                                                sequenceLength: scheduler.tokens(of: id).count, contextSize: contextSize)
             states[id] = state
             if let event {

@@ -11,15 +11,23 @@ public struct GenerationRequest: Sendable {
     public var logprobs: Int?
     /// Keep generating after an end-of-generation token (benchmarks).
     public var ignoreEndOfGeneration: Bool
+    /// Teacher forcing: the first tokens are these, whatever the sampler would choose (the log-probabilities and
+    /// captured distributions are the model's own). Shadow measurement replays an answer this way.
+    public var forcedTokens: [Int32] = []
+    /// The first N tokens come with the model's whole distribution (`GeneratedToken.distribution`).
+    public var captureDistributions = 0
 
     public init(prompt: [Int32], maxTokens: Int = 128, sampling: SamplingParameters = SamplingParameters(),
-                stop: [String] = [], logprobs: Int? = nil, ignoreEndOfGeneration: Bool = false) {
+                stop: [String] = [], logprobs: Int? = nil, ignoreEndOfGeneration: Bool = false,
+                forcedTokens: [Int32] = [], captureDistributions: Int = 0) {
         self.prompt = prompt
         self.maxTokens = maxTokens
         self.sampling = sampling
         self.stop = stop
         self.logprobs = logprobs
         self.ignoreEndOfGeneration = ignoreEndOfGeneration
+        self.forcedTokens = forcedTokens
+        self.captureDistributions = captureDistributions
     }
 }
 
@@ -41,6 +49,16 @@ public struct GeneratedToken: Sendable {
     /// Set when the request asked for log-probabilities.
     public var logprob: Float?
     public var topLogprobs: [TokenLogprob]
+    /// The log-softmax of the raw logits over the whole vocabulary, for the first `captureDistributions` tokens.
+    public var distribution: [Float]?
+
+    public init(id: Int32, text: String, logprob: Float? = nil, topLogprobs: [TokenLogprob] = [], distribution: [Float]? = nil) {
+        self.id = id
+        self.text = text
+        self.logprob = logprob
+        self.topLogprobs = topLogprobs
+        self.distribution = distribution
+    }
 }
 
 /// How a generation went, sent last.
@@ -64,6 +82,22 @@ public struct GenerationSummary: Sendable {
     /// The engine's compute time charged to this request: of each step it was in, the share its tokens were of the
     /// step's (prompt chunks and decoded tokens alike). Over a run the charges add up to the engine's busy time.
     public var engineSeconds: Double = 0
+
+    public init(finishReason: FinishReason, finalText: String = "", promptTokens: Int, cachedPromptTokens: Int = 0,
+                completionTokens: Int, timeToFirstToken: Double = 0, totalSeconds: Double = 0, queueSeconds: Double = 0,
+                preemptions: Int = 0, decodeTokensPerSecond: Double = 0, engineSeconds: Double = 0) {
+        self.finishReason = finishReason
+        self.finalText = finalText
+        self.promptTokens = promptTokens
+        self.cachedPromptTokens = cachedPromptTokens
+        self.completionTokens = completionTokens
+        self.timeToFirstToken = timeToFirstToken
+        self.totalSeconds = totalSeconds
+        self.queueSeconds = queueSeconds
+        self.preemptions = preemptions
+        self.decodeTokensPerSecond = decodeTokensPerSecond
+        self.engineSeconds = engineSeconds
+    }
 }
 
 /// What a request's consumer receives: tokens as they come, then one summary, or a failure.

@@ -73,27 +73,29 @@ struct SequenceState {
 
     /// Picks the next token from this sequence's logits (penalties are applied to them in place), with the
     /// log-probabilities the request asked for, taken from the model's own logits.
-    mutating func sample(_ logits: UnsafeMutableBufferPointer<Float>) -> (Int32, Float?, [TokenLogprob]) {
+    mutating func sample(_ logits: UnsafeMutableBufferPointer<Float>) -> (Int32, Float?, [TokenLogprob], [Float]?) {
+        let distribution = generated < request.captureDistributions ? Logprobs.logSoftmax(UnsafeBufferPointer(logits)) : nil
         let penalised = request.sampling.hasPenalties
         // The raw logits are copied only when both penalties and log-probabilities are asked for.
         let raw = penalised && request.logprobs != nil ? Array(logits) : nil
         if penalised { penalties.apply(to: logits) }
-        let token = sampler.sample(UnsafeBufferPointer(logits))
-        guard let top = request.logprobs else { return (token, nil, []) }
+        var token = sampler.sample(UnsafeBufferPointer(logits))
+        if generated < request.forcedTokens.count { token = request.forcedTokens[generated] }
+        guard let top = request.logprobs else { return (token, nil, [], distribution) }
         let (logprob, best) = raw.map { r in r.withUnsafeBufferPointer { Logprobs.of(token, in: $0, top: top) } }
             ?? Logprobs.of(token, in: UnsafeBufferPointer(logits), top: top)
-        return (token, logprob, best)
+        return (token, logprob, best, distribution)
     }
 
     /// Records a sampled token; returns its event, and the reason to finish if it ends the generation.
-    mutating func accept(_ token: Int32, logprob: Float?, top: [TokenLogprob], tokenizer: any Tokenizer,
-                         sequenceLength: Int, contextSize: Int) -> (GeneratedToken?, FinishReason?) {
+    mutating func accept(_ token: Int32, logprob: Float?, top: [TokenLogprob], distribution: [Float]? = nil,
+                         tokenizer: any Tokenizer, sequenceLength: Int, contextSize: Int) -> (GeneratedToken?, FinishReason?) {
         if times.firstToken == nil { times.firstToken = .now() }
         if !request.ignoreEndOfGeneration && tokenizer.isEndOfGeneration(token) { return (nil, .stop) }
         generated += 1
         penalties.record(token)
         let (text, stopped) = stopMatcher.append(detokenizer.append(token))
-        let event = GeneratedToken(id: token, text: text, logprob: logprob, topLogprobs: top)
+        let event = GeneratedToken(id: token, text: text, logprob: logprob, topLogprobs: top, distribution: distribution)
         if stopped { return (event, .stop) }
         if generated >= request.maxTokens || sequenceLength >= contextSize { return (event, .length) }
         return (event, nil)

@@ -9,6 +9,33 @@ public struct TokenLogprob: Sendable, Equatable {
 }
 
 public enum Logprobs {
+    /// log softmax of `logits`: every token's log-probability.
+    public static func logSoftmax(_ logits: UnsafeBufferPointer<Float>) -> [Float] {
+        var maxLogit = -Float.infinity
+        for l in logits where l > maxLogit { maxLogit = l }
+        var sum: Double = 0
+        for l in logits { sum += Double(expf(l - maxLogit)) }
+        let logZ = maxLogit + Float(log(sum))
+        return logits.map { $0 - logZ }
+    }
+
+    /// KL(p ‖ q) of two distributions given as log-probabilities over the same tokens.
+    public static func klDivergence(_ p: [Float], _ q: [Float]) -> Double {
+        precondition(p.count == q.count)
+        var kl = 0.0
+        for i in 0..<p.count where p[i] > -30 {
+            kl += Double(expf(p[i])) * Double(p[i] - max(q[i], -1e30))
+        }
+        return max(0, kl)
+    }
+
+    /// The index of the largest value (the first of equals).
+    public static func argmax(_ values: [Float]) -> Int {
+        var best = 0
+        for i in values.indices where values[i] > values[best] { best = i }
+        return best
+    }
+
     /// log softmax of `logits` at `token`, and the `top` most likely tokens, best first.
     public static func of(_ token: Int32, in logits: UnsafeBufferPointer<Float>, top: Int) -> (Float, [TokenLogprob]) {
         var maxLogit = -Float.infinity
