@@ -12,6 +12,8 @@ public final class ShadowPair: Sendable {
         var sampled = 0
         var compared = 0
         var skippedBusy = 0
+        /// Answers with no token to compare (an end of generation first).
+        var empty = 0
         var failed = 0
         var tokens = 0
         var sameTop1 = 0
@@ -72,8 +74,13 @@ public final class ShadowPair: Sendable {
     /// `served`: the tokens the client got, each with `from`'s distribution.
     func replay(prompt: [Int32], served: [GeneratedToken]) {
         let captured = served.prefix(tokens).filter { $0.distribution != nil }
-        guard !captured.isEmpty, let engine = to.engine, shadowIsIdle else {
-            if !captured.isEmpty { totals.withLock { $0.skippedBusy += 1 } }
+        guard !captured.isEmpty else {
+            totals.withLock { $0.empty += 1 }
+            abandon()
+            return
+        }
+        guard let engine = to.engine, shadowIsIdle else {
+            totals.withLock { $0.skippedBusy += 1 }
             abandon()
             return
         }
@@ -133,6 +140,7 @@ public final class ShadowPair: Sendable {
         var out = ""
         out += "quantserve:shadow_requests_total{\(labels),outcome=\"compared\"} \(t.compared)\n"
         out += "quantserve:shadow_requests_total{\(labels),outcome=\"skipped_busy\"} \(t.skippedBusy)\n"
+        out += "quantserve:shadow_requests_total{\(labels),outcome=\"empty\"} \(t.empty)\n"
         out += "quantserve:shadow_requests_total{\(labels),outcome=\"failed\"} \(t.failed)\n"
         out += "quantserve:shadow_tokens_compared_total{\(labels)} \(t.tokens)\n"
         out += "quantserve:shadow_same_top1_total{\(labels)} \(t.sameTop1)\n"

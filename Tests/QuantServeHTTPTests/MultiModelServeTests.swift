@@ -76,6 +76,63 @@ final class MultiModelServeTests: XCTestCase {
         XCTAssertEqual(try RawHTTPClient.request(p, "GET", "/health").status, 200)
     }
 
+    /// `serve --config FILE`: the file's models, levels, router, keys and cache, and `quantserve report` against it.
+    func testAConfigFileServesItsModelsRouterAndKeysAndTheReportCommandReadsIt() throws {
+        let fixtures = TestServer.repositoryRoot.appendingPathComponent("Tests/QuantServeTests/Fixtures")
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("serve-config-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: config) }
+        try Data(#"""
+            {"models": [{"name": "ll", "path": "\#(fixtures.path)/tiny-llama.gguf", "levels": ["fp16", "int8"],
+                         "engine": {"threads": 2, "max-seqs": 4}}],
+             "routers": [{"name": "cheap", "ladder": ["ll:fp16", "ll:int8"],
+                          "rules": [{"name": "greeting", "any_words": ["hello"], "target": "bottom"}]}],
+             "api_keys": [{"name": "team", "key": "sk-team"}],
+             "response_cache": {"max_entries": 8},
+             "usd_per_hour": 3.6}
+            """#.utf8).write(to: config)
+        let (process, _, log, p) = try ShutdownTests.startServe(
+            ["serve", "--config", config.path, "--port", "0", "--no-access-log"], engines: 2)
+        defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+        XCTAssertTrue(log.contains("ready: ll:fp16 at fp16, 2 threads"), log)
+        XCTAssertTrue(log.contains("ready: ll:int8 at int8, 2 threads"), log)
+        let auth = ["Authorization": "Bearer sk-team"]
+        XCTAssertEqual(try RawHTTPClient.request(p, "GET", "/v1/models").status, 401)
+        let list = try RawHTTPClient.request(p, "GET", "/v1/models", headers: auth)
+        let ids = ((object(list.text)["data"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String }
+        XCTAssertEqual(ids, ["ll:fp16", "ll:int8", "cheap"])
+        let body = #"{"model": "cheap", "prompt": "hello there", "max_tokens": 4, "temperature": 0}"#
+        let first = try RawHTTPClient.request(p, "POST", "/v1/completions", json: body, headers: auth)
+        XCTAssertEqual(object(first.text)["model"] as? String, "ll:int8", first.text)
+        let again = try RawHTTPClient.request(p, "POST", "/v1/completions", json: body, headers: auth)
+        XCTAssertEqual(again.headers["x-quantserve-cache"], "hit")
+        // $3.60 an hour: a dollar a thousand seconds.
+        let cost = ((object(first.text)["usage"] as? [String: Any])?["cost"] as? [String: Double]) ?? [:]
+        XCTAssertEqual(try XCTUnwrap(cost["usd"]), try XCTUnwrap(cost["cpu_seconds"]) / 1000, accuracy: 1e-12)
+
+        let report = try runQuantserve(["report", "--url", "http://127.0.0.1:\(p)", "--api-key", "sk-team",
+                                                 "--format", "markdown", "--window", "600"])
+        XCTAssertEqual(report.status, 0, report.stderr)
+        XCTAssertTrue(report.stdout.contains("| ll:int8 | 2 |"), report.stdout)
+        XCTAssertTrue(report.stdout.contains("cheap/rule_greeting: 2"), report.stdout)
+        let denied = try runQuantserve(["report", "--url", "http://127.0.0.1:\(p)"])
+        XCTAssertNotEqual(denied.status, 0)
+        XCTAssertTrue(denied.stderr.contains("the server answered 401"), denied.stderr)
+    }
+
+    /// Runs `quantserve` to its end: exit status, stdout and stderr.
+    func runQuantserve(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = try ShutdownTests.binary()
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
     func object(_ text: String) -> [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
     }

@@ -6,6 +6,8 @@ import QuantServeHTTP
 /// A server on an ephemeral loopback port, in this process, over a model loaded once per server.
 final class TestServer: Sendable {
     let model: ServedModel
+    /// Every served model (the first is `model`).
+    let models: [ServedModel]
     let api: APIServer
     let http: HTTPServer
     var port: UInt16 { http.port }
@@ -24,26 +26,34 @@ final class TestServer: Sendable {
         return path
     }
 
+    /// `more`: further served models of the same file, by name and level (each its own engine with `options`);
+    /// `configure`: the API options beyond these (routers, keys, caches, shadows).
     init(path: String = TestServer.tinyModel, level: QuantLevel = .int8, options: EngineOptions = EngineOptions(),
-         apiKey: String? = nil, idleTimeout: UInt32 = 30, name: String? = nil, allowedOrigins: [String] = []) throws {
+         apiKey: String? = nil, idleTimeout: UInt32 = 30, name: String? = nil, allowedOrigins: [String] = [],
+         more: [(name: String, level: QuantLevel, options: EngineOptions?)] = [],
+         configure: (inout APIServerOptions) -> Void = { _ in }) throws {
         model = ServedModel(name: name ?? ServedModel.defaultName(forPath: path), path: path)
+        models = [model] + more.map { ServedModel(name: $0.name, path: path) }
         var apiOptions = APIServerOptions()
         apiOptions.apiKey = apiKey
         apiOptions.allowedOrigins = allowedOrigins
         apiOptions.accessLog = AccessLog(enabled: false)
-        api = APIServer(models: ModelTable([model]), options: apiOptions)
+        configure(&apiOptions)
+        api = APIServer(models: ModelTable(models), options: apiOptions)
         var httpOptions = HTTPServerOptions()
         httpOptions.port = 0
         httpOptions.idleTimeoutSeconds = idleTimeout
         http = try HTTPServer(options: httpOptions, handler: api)
-        let engine = try Engine(options: options) { context in try ModelLoader.load(path: path, level: level, context: context) }
-        model.ready(engine)
+        let levels = [(level, options)] + more.map { ($0.level, $0.options ?? options) }
+        for (m, (l, o)) in zip(models, levels) {
+            m.ready(try Engine(options: o) { context in try ModelLoader.load(path: path, level: l, context: context) })
+        }
     }
 
     func stop() {
         api.shutdown(drainSeconds: 1)
         http.stop()
-        model.engine?.shutdown()
+        for m in models { m.engine?.shutdown() }
     }
 
     func request(_ method: String, _ path: String, json: String? = nil, headers: [String: String] = [:]) throws -> RawHTTPClient.Response {

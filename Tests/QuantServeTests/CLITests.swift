@@ -81,14 +81,25 @@ final class CLITests: XCTestCase {
         try assertFails(["serve", "--model", tiny, "--model", tiny], "two served models are named 'tiny-llama'")
         try assertFails(["serve", "--model", tiny, "--model", "\(qwen):int8", "--served-model-name", "x"],
                         "'--served-model-name' names one model")
+        // A config file instead of --model: not both; its mistakes name the file and where they are.
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("quantserve-config-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: config) }
+        try Data(#"{"models": [{"path": "\#(tiny)", "levels": ["int8", "int9"]}]}"#.utf8).write(to: config)
+        try assertFails(["serve", "--config", config.path, "--model", tiny], "give '--config FILE' or '--model PATH', not both")
+        try assertFails(["serve", "--config", config.path], "\(config.path): models[0].levels[1]: not a level")
+        try assertFails(["serve", "--config", "/nonexistent.json"], "cannot read the config file '/nonexistent.json'")
+        try Data(#"{"models": [{"path": "\#(tiny)", "engine": {"max-seqs": "many"}}]}"#.utf8).write(to: config)
+        try assertFails(["serve", "--config", config.path], "'--max-seqs' must be an integer")
+        try assertFails(["report", "--url", "http://127.0.0.1:1"], "cannot reach the server at http://127.0.0.1:1")
+        try assertFails(["report", "--format", "xml"], "'--format' must be text, json or markdown")
     }
 
     func testHelpOnEveryCommand() throws {
-        for command in ["serve", "generate", "tokenize", "inspect", "perplexity", "bench", "quantize"] {
+        for command in ["serve", "generate", "tokenize", "inspect", "perplexity", "bench", "quantize", "report"] {
             let r = try run([command, "--help"])
             XCTAssertEqual(r.status, 0)
             XCTAssertTrue(r.stdout.contains("usage: quantserve \(command)"), r.stdout)
-            XCTAssertTrue(r.stdout.contains("--model"), r.stdout)
+            XCTAssertTrue(r.stdout.contains(command == "report" ? "--url" : "--model"), r.stdout)
         }
         let top = try run(["--help"])
         XCTAssertEqual(top.status, 0)
