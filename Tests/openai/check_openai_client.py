@@ -6,7 +6,10 @@ that leaves mid-stream (KV cache back to 0), and SIGTERM exiting 0. Starts and s
 usage: check_openai_client.py --binary .build/release/quantserve --model models/....gguf
 """
 import argparse
+import json
+import os
 import re
+import tempfile
 import signal
 import subprocess
 import sys
@@ -19,13 +22,14 @@ from openai import OpenAI
 KEY = "sk-quantserve-test"
 
 
-def start(binary, *models):
-    """A server on the given --model values; returns once every engine is ready."""
-    arguments = [a for m in models for a in ("--model", m)]
+def start(binary, *models, config=None, engines=None):
+    """A server on the given --model values (or a config file serving `engines` engines); returns once every engine
+    is ready."""
+    arguments = [a for m in models for a in ("--model", m)] if config is None else ["--config", config]
     proc = subprocess.Popen(
         [binary, "serve", *arguments, "--port", "0", "--ctx-size", "2048", "--api-key", KEY, "--no-access-log"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    engines = sum(len(m.rsplit(":", 1)[1].split(",")) if ":" in m else 1 for m in models)
+    engines = engines or sum(len(m.rsplit(":", 1)[1].split(",")) if ":" in m else 1 for m in models)
     ready = 0
     port = None
     deadline = time.time() + 120
@@ -161,17 +165,24 @@ def main():
 
     check("a client leaving mid-stream frees the KV cache", disconnect)
 
-    # Several levels behind one endpoint, and the router: the official client against every served name and `auto`.
-    multi_proc, multi_port = start(args.binary, f"{args.model}:native,int8")
+    # Several levels behind one endpoint from a config file (int8 and int4, as the issue's check has them), the router,
+    # the response cache, a key's token budget and shadow measurement: the official client against every served name
+    # and `auto`.
+    config = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    json.dump({"models": [{"name": "m", "path": os.path.abspath(args.model), "levels": ["int8", "int4"]}],
+               "api_keys": [{"name": "budgeted", "key": "sk-budgeted", "token_budget": 40}],
+               "response_cache": {"max_entries": 16},
+               "shadow": [{"from": "m:int8", "to": "m:int4", "rate": 1, "tokens": 8}]}, config)
+    config.close()
+    multi_proc, multi_port = start(args.binary, config=config.name, engines=2)
     multi = OpenAI(base_url=f"http://127.0.0.1:{multi_port}/v1", api_key=KEY, max_retries=0, timeout=120)
 
     def levels_and_auto():
         ids = [m.id for m in multi.models.list().data]
-        assert len(ids) == 3 and ids[2] == "auto", ids
-        assert ids[0].endswith(":native") and ids[1].endswith(":int8"), ids
+        assert ids == ["m:int8", "m:int4", "auto"], ids
         for target in ids:
             # Debugging words: `auto` sends it to the top of the ladder (the first level given).
-            r = multi.chat.completions.create(model=target, max_tokens=12, temperature=0,
+            r = multi.chat.completions.create(model=target, max_tokens=12, temperature=0, extra_body={"cache": False},
                                               messages=[{"role": "user", "content": "Debug: what does 1/0 raise in Python?"}])
             assert r.model == (ids[0] if target == "auto" else target), (target, r.model)
             cost = (r.usage.model_extra or {}).get("cost")
@@ -189,6 +200,52 @@ def main():
         assert {c.model for c in chunks} == {ids[0]}, {c.model for c in chunks}
 
     check("several levels behind one endpoint and auto (list, chat, completions, stream, usage.cost)", levels_and_auto)
+
+    def response_cache():
+        ask = dict(model="m:int4", max_tokens=16, temperature=0,
+                   messages=[{"role": "user", "content": "Name three prime numbers."}])
+        first = multi.chat.completions.with_raw_response.create(**ask)
+        second = multi.chat.completions.with_raw_response.create(**ask)
+        assert first.headers.get("x-quantserve-cache") == "miss" and second.headers.get("x-quantserve-cache") == "hit"
+        a, b = first.parse(), second.parse()
+        assert a.choices[0].message.content == b.choices[0].message.content, (a, b)
+        cost = b.usage.model_extra["cost"]
+        assert cost["usd"] == 0 and cost["cached_response"] is True, cost
+        streamed = "".join(c.choices[0].delta.content or "" for c in
+                           multi.chat.completions.create(**ask, stream=True) if c.choices)
+        assert streamed == a.choices[0].message.content, (streamed, a.choices[0].message.content)
+
+    check("a repeated greedy request is answered from the response cache (whole and streamed)", response_cache)
+
+    def budget():
+        budgeted = OpenAI(base_url=f"http://127.0.0.1:{multi_port}/v1", api_key="sk-budgeted", max_retries=0, timeout=120)
+        for _ in range(10):
+            try:
+                budgeted.completions.create(model="m:int4", prompt="Count: 1, 2, 3,", max_tokens=8)
+            except openai.RateLimitError as e:
+                assert e.code == "quota_exceeded" and int(e.response.headers["retry-after"]) > 0, (e.code, e.response.headers)
+                return
+        raise AssertionError("the budget was never enforced")
+
+    check("a key's spent token budget is a RateLimitError with code quota_exceeded", budget)
+
+    def shadow_and_report():
+        multi.completions.create(model="m:int8", prompt="def add(a, b):", max_tokens=8, temperature=0, extra_body={"ignore_eos": True})
+        deadline = time.time() + 60
+        while time.time() < deadline and metric(multi_port, "shadow_tokens_compared_total") < 8:
+            time.sleep(0.2)
+        agreement = metric(multi_port, "shadow_same_top1_ratio")
+        assert 0 <= agreement <= 1, agreement
+        request = urllib.request.Request(f"http://127.0.0.1:{multi_port}/v1/quantserve/report?window=600",
+                                         headers={"Authorization": f"Bearer {KEY}"})
+        report = json.load(urllib.request.urlopen(request, timeout=10))
+        rows = {r["model"]: r for r in report["models"]}
+        assert rows["m:int8"]["shadow"][0]["to"] == "m:int4", rows["m:int8"]
+        assert rows["m:int4"]["response_cache"]["hits"] >= 2, rows["m:int4"]
+        assert report["total"]["cost_usd"] > 0, report["total"]
+
+    check("shadow agreement of int4 against int8 in /metrics, and the report", shadow_and_report)
+    os.unlink(config.name)
     multi_proc.send_signal(signal.SIGTERM)
     try:
         multi_proc.wait(timeout=5)
