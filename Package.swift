@@ -54,6 +54,7 @@ let package = Package(
             name: "QuantServeHTTP",
             dependencies: ["QuantServe", "QuantServeJSON", "CHTTPShim", "CMicroHTTPD"],
             path: "Sources/QuantServeHTTP",
+            resources: [.copy("Web")],
             swiftSettings: checkedSwift
         ),
         .target(

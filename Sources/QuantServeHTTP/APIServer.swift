@@ -31,6 +31,8 @@ public struct APIServerOptions: Sendable {
     public var responseCacheEntries = 0
     /// Levels measured against others on live traffic.
     public var shadows: [ServerConfig.Shadow] = []
+    /// A saved `quantserve bench --json` result, served to the page's cost explorer.
+    public var benchResults: JSONValue?
     public init() {}
 }
 
@@ -101,7 +103,11 @@ public final class APIServer: HTTPHandler {
         let handler: @Sendable (APIServer, HTTPRequest, HTTPConnection, RequestLog) throws(APIError) -> HTTPResponse
     }
 
-    static let routes: [String: Route] = [
+    static let routes: [String: Route] = apiRoutes.merging(WebPage.files.map { f in
+        (f.path, Route(methods: ["GET", "HEAD"], open: true) { _, r, _, _ in WebPage.response(f.path, ifNoneMatch: r.header("if-none-match")) })
+    }) { a, _ in a }
+
+    static let apiRoutes: [String: Route] = [
         "/v1/completions": Route(methods: ["POST"], open: false) { s, r, c, l throws(APIError) in try s.generate(.completion, r, c, l) },
         "/v1/chat/completions": Route(methods: ["POST"], open: false) { s, r, c, l throws(APIError) in try s.generate(.chat, r, c, l) },
         "/v1/models": Route(methods: ["GET"], open: false) { s, _, _, _ in s.listModels() },
@@ -110,6 +116,14 @@ public final class APIServer: HTTPHandler {
             .text(200, s.renderMetrics(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         },
         "/v1/quantserve/report": Route(methods: ["GET"], open: false) { s, r, _, _ throws(APIError) in try s.usageReport(r) },
+        "/v1/quantserve/bench-results": Route(methods: ["GET"], open: false) { s, _, _, _ throws(APIError) in
+            guard let results = s.options.benchResults else {
+                throw APIError(status: 404, message: "this server has no saved benchmark: run `quantserve bench --model PATH --quality "
+                               + "--save-result bench.json` and start the server with `--bench-results bench.json`",
+                               type: "not_found_error", code: "no_bench_results")
+            }
+            return .json(200, results)
+        },
         "/tokenize": Route(methods: ["POST"], open: false) { s, r, _, l throws(APIError) in try s.tokenize(r, l) },
         "/detokenize": Route(methods: ["POST"], open: false) { s, r, _, l throws(APIError) in try s.detokenize(r, l) },
     ]

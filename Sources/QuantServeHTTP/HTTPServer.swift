@@ -96,7 +96,7 @@ final class StreamReader {
 }
 
 private let headerNames = ["content-length", "content-type", "authorization", "x-request-id", "transfer-encoding",
-                           "accept", "user-agent", "origin", "cache-control"]
+                           "accept", "user-agent", "origin", "cache-control", "if-none-match"]
 
 /// The query-string arguments a route reads (`/v1/quantserve/report?window=3600&format=markdown`).
 private let queryNames = ["window", "format"]

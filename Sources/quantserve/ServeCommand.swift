@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import QuantServe
 import QuantServeHTTP
+import QuantServeJSON
 
 struct ServeCommand: Command {
     static let name = "serve"
@@ -21,6 +22,7 @@ struct ServeCommand: Command {
         OptionSpec(name: "no-access-log", valueName: nil, help: "do not log one line per request on stderr"),
         OptionSpec(name: "router-max-wait", valueName: "SECONDS", help: "with several models or levels, 'auto' steps down its ladder when a target's expected queue wait passes this (default 1)"),
         OptionSpec(name: "usd-per-hour", valueName: "X", help: "what an hour of this machine costs, for each answer's usage.cost (default 0.10: a 2-vCPU cloud VM such as AWS c7a.large)"),
+        OptionSpec(name: "bench-results", valueName: "FILE", help: "a saved 'quantserve bench --save-result' file, for the web page's cost explorer"),
         OptionSpec(name: "response-cache", valueName: "N", help: "answer repeated deterministic requests (temperature 0 or a seed) from a cache of N answers (default 0: off)"),
         OptionSpec(name: "max-waiting", valueName: "N", help: "requests that may wait for the engine; more get 429 (default 256)"),
     ] + OptionSpec.engine
@@ -83,6 +85,7 @@ struct ServeCommand: Command {
         api.history = config.history
         api.responseCacheEntries = try arguments.int("response-cache", range: 0...1_000_000) ?? config.responseCacheEntries
         api.shadows = config.shadows
+        api.benchResults = try benchResults(arguments.string("bench-results"))
         let models = targets.map { ServedModel(name: $0.name, path: $0.path) }
         let server = APIServer(models: ModelTable(models), options: api)
         let listener = try HTTPServer(options: http, handler: server)
@@ -118,6 +121,18 @@ struct ServeCommand: Command {
 
             """.utf8))
         withExtendedLifetime(signals) { shutdown.wait() }
+    }
+
+    /// A saved bench result: a JSON list of level rows, each with its `quant`.
+    static func benchResults(_ path: String?) throws -> JSONValue? {
+        guard let path else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else { throw UsageError("cannot read '--bench-results' \(path)") }
+        guard let value = try? JSONValue.parse(Array(data)), let rows = value.array, !rows.isEmpty,
+              rows.allSatisfy({ $0["quant"]?.string != nil }) else {
+            throw UsageError("'--bench-results' \(path) is not a saved bench result (a JSON list of rows with 'quant'; "
+                             + "write one with 'quantserve bench --save-result FILE')")
+        }
+        return value
     }
 
     static let maxWaitingOption = OptionSpec(name: "max-waiting", valueName: "N", help: "")

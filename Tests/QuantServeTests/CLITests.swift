@@ -92,6 +92,9 @@ final class CLITests: XCTestCase {
         try assertFails(["serve", "--config", config.path], "'--max-seqs' must be an integer")
         try assertFails(["report", "--url", "http://127.0.0.1:1"], "cannot reach the server at http://127.0.0.1:1")
         try assertFails(["report", "--format", "xml"], "'--format' must be text, json or markdown")
+        try Data("[1, 2]".utf8).write(to: config)
+        try assertFails(["serve", "--model", tiny, "--bench-results", config.path], "is not a saved bench result")
+        try assertFails(["serve", "--model", tiny, "--bench-results", "/nonexistent.json"], "cannot read '--bench-results'")
     }
 
     func testHelpOnEveryCommand() throws {
