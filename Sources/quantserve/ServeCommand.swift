@@ -114,7 +114,8 @@ struct ServeCommand: Command {
         let model = models[0]
         let auth = server.keys.required ? " -H 'Authorization: Bearer $KEY'" : ""
         FileHandle.standardOutput.write(Data("""
-            QuantServe is serving \(models.map(\.name).joined(separator: ", ")) at \(base)/v1 (OpenAI-compatible). Try:
+            QuantServe is serving \(models.map(\.name).joined(separator: ", ")) at \(base)/v1 (OpenAI-compatible).
+            Open \(base)/ in a browser to chat and compare levels, or try:
               curl \(base)/v1/chat/completions -H 'Content-Type: application/json'\(auth) \\
                 -d '{"model": "\(model.name)", "messages": [{"role": "user", "content": "Write a haiku about CPUs"}]}'
             Ctrl-C stops it.

@@ -106,6 +106,9 @@ def main():
         return answers[-1] if answers else None
 
     def chat_streams():
+        # Greedy, so that the answer (and how long it streams) is the same every run.
+        by_id("chat-temperature").clear()
+        by_id("chat-temperature").send_keys("0")
         by_id("chat-max-tokens").clear()
         by_id("chat-max-tokens").send_keys("48")
         box = by_id("chat-input")
