@@ -105,6 +105,15 @@ def main():
         answers = driver.find_elements(By.CSS_SELECTOR, "#chat-log .message.assistant")
         return answers[-1] if answers else None
 
+    def answer_state():
+        # Read in one script: the log's nodes are replaced as an answer streams and ends, so element handles held
+        # across two calls can go stale.
+        return driver.execute_script("""
+            const all = document.querySelectorAll('#chat-log .message.assistant');
+            if (!all.length) return {body: null, stats: null};
+            const last = all[all.length - 1], stats = last.querySelector('.stats');
+            return {body: last.querySelector('.body').textContent, stats: stats ? stats.textContent : null};""")
+
     def chat_streams():
         # Greedy, so that the answer (and how long it streams) is the same every run.
         by_id("chat-temperature").clear()
@@ -125,12 +134,12 @@ def main():
               if (a.length) window.__lengths.push(a[a.length - 1].textContent.length);
             }).observe(document.getElementById('chat-log'), {subtree: true, childList: true, characterData: true});""")
         box.send_keys(Keys.ENTER)
-        wait.until(lambda d: last_answer() is not None and last_answer().find_elements(By.CSS_SELECTOR, ".stats"))
-        stats = last_answer().find_element(By.CSS_SELECTOR, ".stats").text
+        wait.until(lambda d: answer_state()["stats"])
+        stats = answer_state()["stats"]
         assert "TTFT" in stats and "tokens" in stats, stats
         lengths = sorted(set(l for l in driver.execute_script("return window.__lengths") if l > 0))
         assert len(lengths) >= 3, f"the answer did not stream: lengths seen {lengths}"
-        assert last_answer().find_element(By.CSS_SELECTOR, ".body").text.strip(), "empty answer"
+        assert answer_state()["body"].strip(), "empty answer"
         driver.save_screenshot(os.path.join(args.out, "chat.png"))
 
     def stop_and_regenerate():
@@ -138,16 +147,15 @@ def main():
         by_id("chat-max-tokens").send_keys("400")
         by_id("chat-input").send_keys("Tell me a long story about a lighthouse keeper.", Keys.ENTER)
         wait.until(lambda d: not by_id("chat-stop").get_property("disabled"))
-        wait.until(lambda d: len(last_answer().find_element(By.CSS_SELECTOR, ".body").text) > 0)
+        wait.until(lambda d: answer_state()["body"])
         by_id("chat-stop").click()
-        wait.until(lambda d: last_answer().find_elements(By.CSS_SELECTOR, ".stats"))
-        assert last_answer().find_element(By.CSS_SELECTOR, ".stats").text == "stopped"
+        wait.until(lambda d: answer_state()["stats"])
+        assert answer_state()["stats"] == "stopped", answer_state()
         count = len(driver.find_elements(By.CSS_SELECTOR, "#chat-log .message"))
         by_id("chat-max-tokens").clear()
         by_id("chat-max-tokens").send_keys("16")
         by_id("chat-regenerate").click()
-        wait.until(lambda d: "TTFT" in (last_answer().find_elements(By.CSS_SELECTOR, ".stats") or [None])[0].text
-                   if last_answer().find_elements(By.CSS_SELECTOR, ".stats") else False)
+        wait.until(lambda d: "TTFT" in (answer_state()["stats"] or ""))
         assert len(driver.find_elements(By.CSS_SELECTOR, "#chat-log .message")) == count, "regenerate added a message"
 
     def kept_and_cleared():
@@ -177,7 +185,7 @@ def main():
               return real(url, init);
             };""".replace("arguments[0]", json.dumps(HOSTILE)))
         by_id("chat-input").send_keys("say something hostile", Keys.ENTER)
-        wait.until(lambda d: last_answer() is not None and last_answer().find_elements(By.CSS_SELECTOR, ".stats"))
+        wait.until(lambda d: answer_state()["stats"])
         body = last_answer().find_element(By.CSS_SELECTOR, ".body")
         assert "<script>window.__pwned = 1</script>" in body.text, body.text
         assert '<img src=x onerror="window.__pwned = 2">' in body.text, body.text
