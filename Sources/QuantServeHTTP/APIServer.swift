@@ -144,6 +144,8 @@ public final class APIServer: HTTPHandler {
             } catch {
                 response = error.response
                 metrics.failed(log.modelName ?? models.model(named: nil)?.name ?? "", reason: error.code ?? error.type)
+                // A request refused once its model was known counts in the report too.
+                if let model = log.modelName { report.record(model) { $0.failed += 1 } }
             }
         }
         if let origin {

@@ -43,11 +43,12 @@ public final class ShadowPair: Sendable {
         self.onCompared = onCompared
     }
 
-    /// Whether the shadow can take work now: loaded, nothing running and nothing waiting.
+    /// Whether the shadow can take work now: loaded, nothing running and nothing waiting, and no request waiting
+    /// for `from` either (the engines share the cores: a replay must not delay live traffic that is queueing).
     var shadowIsIdle: Bool {
-        guard let engine = to.engine else { return false }
+        guard let engine = to.engine, let primary = from.engine else { return false }
         let m = engine.metrics
-        return m.runningSequences == 0 && m.requestsWaiting == 0
+        return m.runningSequences == 0 && m.requestsWaiting == 0 && primary.metrics.requestsWaiting == 0
     }
 
     /// Decides whether a request to `from` is sampled; when it is, the caller captures distributions of its first

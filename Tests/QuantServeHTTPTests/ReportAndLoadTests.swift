@@ -89,10 +89,12 @@ final class ReportAndLoadTests: XCTestCase {
             XCTAssertEqual(try server.request("POST", "/v1/completions", json: #"{"prompt": "hi", "max_tokens": 4, "temperature": 0}"#,
                                               headers: auth).status, 200)
         }
+        XCTAssertEqual(try server.request("POST", "/v1/completions", json: #"{"prompt": "hi", "max_tokens": -1}"#, headers: auth).status, 400)
         XCTAssertEqual(try server.request("GET", "/v1/quantserve/report").status, 401)
         let json = try XCTUnwrap(try server.request("GET", "/v1/quantserve/report", headers: auth).json as? [String: Any])
         let row = try XCTUnwrap((json["models"] as? [[String: Any]])?.first)
         XCTAssertEqual(row["requests"] as? Int, 2)
+        XCTAssertEqual(row["failed"] as? Int, 1)
         XCTAssertEqual((row["response_cache"] as? [String: Any])?["hits"] as? Int, 1)
         XCTAssertGreaterThan((row["response_cache"] as? [String: Any])?["saved_seconds"] as? Double ?? 0, 0)
         XCTAssertEqual((row["api_keys"] as? [String: Any])?["default"] as? Int, 2)
