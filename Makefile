@@ -41,7 +41,7 @@ test: deps model gemma-model venv kernel-check
 	$(VENV)/bin/python Tests/openai/check_openai_client.py --binary $(BIN) --model $(MODEL)
 	$(VENV)/bin/python Tests/web/check_web_page.py --binary $(BIN) --model $(MODEL)
 	$(VENV)/bin/python Tests/deploy/check_deploy.py --venv $(VENV)
-	python3 Tests/cluster/cluster_test.py --binary $(BIN) --model $(CLUSTER_MODEL) --short
+	python3 Tests/cluster/cluster_test.py --binary $(BIN) --model $(CLUSTER_MODEL) --plan-model $(MODEL) --short
 	python3 Tests/bench/check_bench.py --binary $(BIN) --model $(MODEL)
 	$(VENV)/bin/python Tests/eval/check_eval.py --binary $(BIN)
 	python3 Tests/soak/soak.py --binary $(BIN) --model $(MODEL) --short
@@ -59,9 +59,9 @@ kernel-check:
 # 3 replicas behind nginx (deploy/nginx) on loopback: spread, prefix affinity against least connections, a replica
 # killed and back, and `quantserve plan` against a measured replica (the tiny model: 3 replicas on 2 cores).
 CLUSTER_MODEL ?= Tests/QuantServeTests/Fixtures/tiny-qwen2.gguf
-cluster-test: deps build
+cluster-test: deps model build
 	@$(MAKE) --no-print-directory install-packages PACKAGES="nginx"
-	python3 Tests/cluster/cluster_test.py --binary $(BIN) --model $(CLUSTER_MODEL)
+	python3 Tests/cluster/cluster_test.py --binary $(BIN) --model $(CLUSTER_MODEL) --plan-model $(MODEL)
 
 # The Debian packages that ship the binary's shared libraries (readelf's NEEDED, resolved by ldd, owned per dpkg),
 # less the base image's: the Dockerfile's runtime stage installs exactly these.

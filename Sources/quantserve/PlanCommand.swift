@@ -17,7 +17,7 @@ struct PlanCommand: Command {
         OptionSpec(name: "p99-ttft-ms", valueName: "MS", help: "the time-to-first-token objective each level is judged against"),
         OptionSpec(name: "usd-per-hour", valueName: "X", help: "price of one replica's machine per hour (default 0.10)"),
         OptionSpec(name: "target-waiting", valueName: "N", help: "the autoscaler's target of waiting requests per replica (default 2, as deploy/kubernetes/hpa.yaml)"),
-        OptionSpec(name: "target-busy", valueName: "F", help: "the autoscaler's target share of busy sequence slots (default: per level, the largest of 0.7, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05 that meets the objective)"),
+        OptionSpec(name: "target-busy", valueName: "F", help: "the autoscaler's target share of busy sequence slots (default: per level, the largest of 0.7, 0.6, 0.5, 0.42, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05 that meets the objective)"),
         OptionSpec(name: "min-replicas", valueName: "N", help: "default 1"),
         OptionSpec(name: "max-replicas", valueName: "N", help: "default 20"),
         OptionSpec(name: "concurrency", valueName: "K", help: "also print one replica's decode tok/s at K streams (default 4)"),
@@ -59,7 +59,7 @@ struct PlanCommand: Command {
 
         // Per level: the cheapest autoscaler setting (the highest target share of busy slots) whose simulated p99
         // TTFT meets the objective, or the given one.
-        let busyTargets = try arguments.double("target-busy", range: 0.05...1).map { [$0] } ?? [0.7, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05]
+        let busyTargets = try arguments.double("target-busy", range: 0.05...1).map { [$0] } ?? [0.7, 0.6, 0.5, 0.42, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05]
         var rows: [JSONValue] = []
         var results: [(Level, CapacitySimulation.Result)] = []
         for level in levels {

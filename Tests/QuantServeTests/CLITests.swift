@@ -97,12 +97,44 @@ final class CLITests: XCTestCase {
         try assertFails(["serve", "--model", tiny, "--bench-results", "/nonexistent.json"], "cannot read '--bench-results'")
     }
 
+    /// `quantserve plan` on the repository's saved bench: a row per level, JSON and an SVG; and its errors.
+    func testPlan() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let bench = root.appendingPathComponent("Benchmarks/results/latest.json").path
+        let traffic = root.appendingPathComponent("examples/traffic-day.csv").path
+        let svg = FileManager.default.temporaryDirectory.appendingPathComponent("plan-\(getpid()).svg")
+        defer { try? FileManager.default.removeItem(at: svg) }
+        let r = try run(["plan", "--bench", bench, "--rps", "0.5", "--p99-ttft-ms", "10000", "--duration", "900",
+                         "--json", "--svg", svg.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let plan = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let levels = try XCTUnwrap(plan["levels"] as? [[String: Any]])
+        XCTAssertEqual(levels.compactMap { $0["level"] as? String }, ["fp16", "int8", "int4", "nf4"])
+        for level in levels {
+            XCTAssertGreaterThanOrEqual(level["replicas_min"] as? Int ?? 0, 1)
+            XCTAssertGreaterThan(level["usd_per_million_tokens"] as? Double ?? 0, 0)
+            XCTAssertEqual((level["replicas_per_minute"] as? [Int])?.count, 15)
+        }
+        XCTAssertTrue((try String(contentsOf: svg, encoding: .utf8)).contains("<polyline"))
+        let table = try run(["plan", "--bench", bench, "--traffic", traffic, "--p99-ttft-ms", "20000", "--duration", "3600"])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        XCTAssertTrue(table.stdout.contains("| int4 |"), table.stdout)
+        let bad = FileManager.default.temporaryDirectory.appendingPathComponent("traffic-\(getpid()).csv")
+        defer { try? FileManager.default.removeItem(at: bad) }
+        try Data("seconds,rps,prompt_tokens,output_tokens\n0,1,500\n".utf8).write(to: bad)
+        try assertFails(["plan", "--bench", bench, "--traffic", bad.path, "--p99-ttft-ms", "1000"], "line 2: expected 'seconds,rps,prompt_tokens,output_tokens'")
+        try assertFails(["plan", "--bench", bench, "--p99-ttft-ms", "1000"], "give one of '--traffic FILE' and '--rps R'")
+        try assertFails(["plan", "--bench", bench, "--rps", "1"], "missing required option '--p99-ttft-ms'")
+        try assertFails(["plan", "--bench", traffic, "--rps", "1", "--p99-ttft-ms", "1000"], "is not a saved bench result")
+        try assertFails(["plan", "--rps", "1", "--p99-ttft-ms", "1000"], "missing required option '--bench'")
+    }
+
     func testHelpOnEveryCommand() throws {
-        for command in ["serve", "generate", "tokenize", "inspect", "perplexity", "bench", "quantize", "report"] {
+        for command in ["serve", "generate", "tokenize", "inspect", "perplexity", "bench", "quantize", "report", "plan"] {
             let r = try run([command, "--help"])
             XCTAssertEqual(r.status, 0)
             XCTAssertTrue(r.stdout.contains("usage: quantserve \(command)"), r.stdout)
-            XCTAssertTrue(r.stdout.contains(command == "report" ? "--url" : "--model"), r.stdout)
+            XCTAssertTrue(r.stdout.contains(command == "report" ? "--url" : command == "plan" ? "--bench" : "--model"), r.stdout)
         }
         let top = try run(["--help"])
         XCTAssertEqual(top.status, 0)
