@@ -135,3 +135,19 @@ final class ResponseCache: Sendable {
         return out
     }
 }
+
+extension APIServer {
+    /// The response cache's key for a request, nil when there is no cache, the request is not deterministic
+    /// (temperature above 0 without a seed), or it bypasses the cache (`"cache": false`, `Cache-Control: no-cache`).
+    func responseCacheKey(_ kind: APIKind, _ f: RequestFields, _ request: HTTPRequest, _ params: GenerationParameters,
+                          topLogprobs: Int?, model: ServedModel, prompts: [[Int32]]) throws(APIError) -> ResponseCache.Key? {
+        let wanted = try f.bool("cache") ?? true
+        guard responseCache != nil, wanted else { return nil }
+        let control = request.header("cache-control")?.lowercased() ?? ""
+        if control.contains("no-cache") || control.contains("no-store") { return nil }
+        guard params.sampling.temperature == 0 || params.sampling.seed != nil else { return nil }
+        let parameters = "\(kind)|\(params.maxTokens.map(String.init) ?? "-")|\(params.sampling)|\(params.stop)|\(params.n)|"
+            + "\(topLogprobs.map(String.init) ?? "-")|\(params.ignoreEOS)"
+        return ResponseCache.Key(model: model.name, prompts: prompts, parameters: parameters)
+    }
+}
