@@ -7,7 +7,8 @@ QS.costsView = (() => {
   const $ = (id) => document.getElementById(id);
   let rows = null;
 
-  const mib = (bytes) => (bytes / 1048576).toFixed(0) + " MiB";
+  const num = (v) => typeof v === "number" && Number.isFinite(v);
+  const mib = (bytes) => (num(bytes) ? (bytes / 1048576).toFixed(0) + " MiB" : "-");
   const usdPerMillion = (usdPerHour, tokensPerSecond) => (tokensPerSecond > 0 ? usdPerHour / (tokensPerSecond * 3600) * 1e6 : Infinity);
 
   // Machine-seconds per second of traffic: prompts at the prefill rate, answers at the aggregate decode rate.
@@ -31,7 +32,7 @@ QS.costsView = (() => {
     svg.setAttribute("role", "img");
     svg.setAttribute("aria-label", "USD per million tokens against quality loss, per level");
     const xs = points.map((p) => p.x), ys = points.map((p) => p.y);
-    const xMax = Math.max(1, ...xs) * 1.15, yMax = Math.max(...ys) * 1.15 || 1;
+    const xMax = Math.max(1, ...xs) * 1.15, yMax = Math.max(0, ...ys) * 1.15 || 1;
     const X = (x) => left + (x / xMax) * (w - left - right), Y = (y) => h - bottom - (y / yMax) * (h - top - bottom);
     const add = (tag, attrs, text) => {
       const e = document.createElementNS(ns, tag);
@@ -62,11 +63,11 @@ QS.costsView = (() => {
     const body = rows.map((r) => {
       const cost = usdPerMillion(t.usd, r.aggregate_tok_s);
       const n = machines(r, t.rps, t.prompt, t.output);
-      const loss = (r.ppl_ratio - 1) * 100;
+      const loss = num(r.ppl_ratio) ? (r.ppl_ratio - 1) * 100 : NaN;
       if (Number.isFinite(cost) && Number.isFinite(loss)) points.push({ x: Math.max(0, loss), y: cost, label: r.quant });
       const cells = [r.quant, mib(r.weights_bytes), mib(r.peak_rss_bytes), r.prefill_tok_s.toFixed(0),
         r.aggregate_tok_s.toFixed(1), Number.isFinite(loss) ? (loss >= 0 ? "+" : "") + loss.toFixed(2) + "%" : "-",
-        r.kld_mean !== undefined ? r.kld_mean.toFixed(4) : "-", r.same_top1 !== undefined ? (100 * r.same_top1).toFixed(1) + "%" : "-",
+        num(r.kld_mean) ? r.kld_mean.toFixed(4) : "-", num(r.same_top1) ? (100 * r.same_top1).toFixed(1) + "%" : "-",
         Number.isFinite(cost) ? "$" + cost.toFixed(3) : "-", String(n), "$" + (n * t.usd * 24).toFixed(2)];
       const tr = QS.element("tr");
       tr.append(...cells.map((c) => QS.element("td", null, c)));
@@ -83,7 +84,9 @@ QS.costsView = (() => {
     if (rows) return;
     try {
       const data = await QS.getJSON("/v1/quantserve/bench-results");
-      rows = data.filter((r) => r.quant && r.aggregate_tok_s > 0 && r.prefill_tok_s > 0);
+      rows = data.filter((r) => r && typeof r.quant === "string" && num(r.aggregate_tok_s) && r.aggregate_tok_s > 0
+        && num(r.prefill_tok_s) && r.prefill_tok_s > 0);
+      if (!rows.length) throw new Error("the saved bench result has no level with throughput figures");
       $("costs-body").hidden = false;
       $("costs-missing").hidden = true;
       render();
