@@ -13,6 +13,8 @@ struct GenerationParameters {
     var stream = false
     var includeUsage = false
     var ignoreEOS = false
+    /// `response_format: {"type": "json_object"}`: the output is constrained to one JSON object.
+    var jsonObject = false
     /// vLLM's `truncate_prompt_tokens`: keep only the last k tokens of each prompt (-1: as many as fit the context
     /// with `max_tokens`).
     var truncatePromptTokens: Int?
@@ -56,7 +58,25 @@ struct GenerationParameters {
             }
         }
         ignoreEOS = try f.bool("ignore_eos") ?? false
+        jsonObject = try Self.responseFormat(f)
         _ = try f.string("user")
+    }
+
+    /// `response_format`: `text` (or absent) or `json_object`; `json_schema` is refused until schemas are enforced.
+    private static func responseFormat(_ f: RequestFields) throws(APIError) -> Bool {
+        guard let format = f["response_format"] else { return false }
+        guard case .object = format else { throw .wrongType("response_format", expected: "an object", got: format) }
+        guard let type = format["type"]?.string else {
+            throw .invalid("'response_format.type' must be a string", param: "response_format.type")
+        }
+        switch type {
+        case "text": return false
+        case "json_object": return true
+        case "json_schema":
+            throw .unsupported("response_format.type", "json_schema is not enforced yet; use {\"type\": \"json_object\"}")
+        default:
+            throw .invalid("'response_format.type' must be text or json_object, got '\(type)'", param: "response_format.type")
+        }
     }
 
     private static func stops(_ f: RequestFields) throws(APIError) -> [String] {
@@ -90,9 +110,7 @@ struct GenerationParameters {
         if let choice = f["tool_choice"], choice.string != "none" {
             throw .unsupported("tool_choice", "only \"none\" is supported")
         }
-        if let format = f["response_format"], format["type"]?.string != "text" {
-            throw .unsupported("response_format", "only {\"type\": \"text\"} is supported")
-        }
+
         if let bias = f["logit_bias"], bias.object?.isEmpty != true {
             throw .unsupported("logit_bias", "logit biases are not supported")
         }

@@ -115,7 +115,7 @@ extension APIServer {
                 for id in session.snapshot.engineIDs { engine.cancel(id) }
             }
             try submit(session, prompts: prompts, params: params, topLogprobs: topLogprobs, shadow: shadow,
-                       engine: engine, promptParam: promptParam, number: number)
+                       model: model, engine: engine, promptParam: promptParam, number: number)
         }
 
         // The target that answered (the router's pick for `auto`), and whether the response cache did.
@@ -138,17 +138,21 @@ extension APIServer {
     /// Submits each prompt's copies together (the copies start once the first has computed the prompt). A shadowed
     /// request's first choice captures its first tokens' distributions and hands them to the shadow when it ends.
     private func submit(_ session: GenerationSession, prompts: [[Int32]], params: GenerationParameters, topLogprobs: Int?,
-                        shadow: ShadowPair?, engine: Engine, promptParam: String, number: Int) throws(APIError) {
+                        shadow: ShadowPair?, model: ServedModel, engine: Engine, promptParam: String,
+                        number: Int) throws(APIError) {
+        let trie = params.jsonObject ? model.vocabularyTrie(engine.tokenizer) : nil
         var index = 0
         for p in prompts {
             let first = index
             let requests = (0..<params.n).map { copy in
                 var sampling = params.sampling
                 if let seed = sampling.seed { sampling.seed = seed &+ UInt64(copy) }
-                return GenerationRequest(prompt: p, maxTokens: params.maxTokens ?? (engine.description.contextSize - p.count),
-                                         sampling: sampling, stop: params.stop, logprobs: topLogprobs,
-                                         ignoreEndOfGeneration: params.ignoreEOS,
-                                         captureDistributions: first == 0 && copy == 0 ? shadow?.tokens ?? 0 : 0)
+                var request = GenerationRequest(prompt: p, maxTokens: params.maxTokens ?? (engine.description.contextSize - p.count),
+                                                sampling: sampling, stop: params.stop, logprobs: topLogprobs,
+                                                ignoreEndOfGeneration: params.ignoreEOS,
+                                                captureDistributions: first == 0 && copy == 0 ? shadow?.tokens ?? 0 : 0)
+                if let trie { request.constraint = JSONObjectConstraint(trie: trie) }
+                return request
             }
             var handlers: [@Sendable (TokenEvent) -> Void] = (0..<params.n).map { copy in
                 { [session] event in session.handle(first + copy, event) }

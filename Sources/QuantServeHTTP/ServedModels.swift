@@ -17,6 +17,8 @@ public final class ServedModel: Sendable {
     private let state = Mutex(State.loading)
     /// The model's chat template, parsed once when it is ready (nil with the reason when it has none usable).
     private let template = Mutex<Result<ChatTemplate, ChatTemplateError>?>(nil)
+    /// The vocabulary's bytes as a trie, for constrained output; built on first use.
+    private let trie = Mutex<VocabularyTrie?>(nil)
 
     public init(name: String, path: String, created: Int = Int(Date().timeIntervalSince1970)) {
         self.name = name
@@ -38,6 +40,16 @@ public final class ServedModel: Sendable {
     }
 
     public func failed(_ message: String) { state.withLock { $0 = .failed(message) } }
+
+    /// The vocabulary trie of `tokenizer` (this model's), built once.
+    func vocabularyTrie(_ tokenizer: any Tokenizer) -> VocabularyTrie {
+        trie.withLock { t in
+            if let t { return t }
+            let built = VocabularyTrie(tokenizer: tokenizer)
+            t = built
+            return built
+        }
+    }
 
     func chatTemplate() throws(ChatTemplateError) -> ChatTemplate {
         guard let t = template.withLock({ $0 }) else { throw .missingTemplate }

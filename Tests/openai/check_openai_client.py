@@ -165,6 +165,25 @@ def main():
 
     check("a client leaving mid-stream frees the KV cache", disconnect)
 
+    def json_mode():
+        import json as json_module
+        for seed in range(3):
+            r = client.chat.completions.create(model=name, max_tokens=200, temperature=1, seed=seed,
+                                               response_format={"type": "json_object"},
+                                               messages=[{"role": "user", "content": "A JSON object describing a book."}])
+            text = r.choices[0].message.content
+            assert text.startswith("{"), text
+            if r.choices[0].finish_reason == "stop":
+                assert isinstance(json_module.loads(text), dict), text
+        try:
+            client.chat.completions.create(model=name, max_tokens=4, messages=[{"role": "user", "content": "hi"}],
+                                           response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": {}}})
+            raise AssertionError("json_schema was not refused")
+        except openai.BadRequestError as e:
+            assert "json_schema" in str(e), e
+
+    check("response_format json_object parses; json_schema is refused by name", json_mode)
+
     # Several levels behind one endpoint from a config file (int8 and int4, as the check has them), the router,
     # the response cache, a key's token budget and shadow measurement: the official client against every served name
     # and `auto`.

@@ -16,6 +16,8 @@ public struct GenerationRequest: Sendable {
     public var forcedTokens: [Int32] = []
     /// The first N tokens come with the model's whole distribution (`GeneratedToken.distribution`).
     public var captureDistributions = 0
+    /// Only tokens that keep the output inside this grammar can be chosen (structured output).
+    public var constraint: (any TokenConstraint)?
 
     public init(prompt: [Int32], maxTokens: Int = 128, sampling: SamplingParameters = SamplingParameters(),
                 stop: [String] = [], logprobs: Int? = nil, ignoreEndOfGeneration: Bool = false,

@@ -35,6 +35,8 @@ struct SequenceState {
     var penalties: PenaltyState
     var detokenizer: StreamingDetokenizer
     var stopMatcher: StopStringMatcher
+    /// The grammar the output must stay in, advanced by every accepted token.
+    var constraint: (any TokenConstraint)?
     var generated = 0
     /// Prompt tokens the prefix cache held when it was first admitted.
     var cachedPromptTokens = 0
@@ -50,6 +52,7 @@ struct SequenceState {
         penalties = PenaltyState(request.sampling, prompt: request.prompt)
         detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
         stopMatcher = StopStringMatcher(stops: request.stop)
+        constraint = request.constraint
     }
 
     /// Whether it has ever been scheduled (it has left the waiting queue's count).
@@ -79,6 +82,7 @@ struct SequenceState {
         // The raw logits are copied only when both penalties and log-probabilities are asked for.
         let raw = penalised && request.logprobs != nil ? Array(logits) : nil
         if penalised { penalties.apply(to: logits) }
+        constraint?.mask(logits)
         var token = sampler.sample(UnsafeBufferPointer(logits))
         if generated < request.forcedTokens.count { token = request.forcedTokens[generated] }
         guard let top = request.logprobs else { return (token, nil, [], distribution) }
@@ -94,6 +98,7 @@ struct SequenceState {
         if !request.ignoreEndOfGeneration && tokenizer.isEndOfGeneration(token) { return (nil, .stop) }
         generated += 1
         penalties.record(token)
+        constraint?.accept(token)
         let (text, stopped) = stopMatcher.append(detokenizer.append(token))
         let event = GeneratedToken(id: token, text: text, logprob: logprob, topLogprobs: top, distribution: distribution)
         if stopped { return (event, .stop) }
