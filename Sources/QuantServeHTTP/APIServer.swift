@@ -50,6 +50,9 @@ public final class APIServer: HTTPHandler {
     public let shadows: [ShadowPair]
     /// Per model and minute, for `/v1/quantserve/report`.
     public let report: UsageReport
+    /// Compiled `json_schema` grammars by the schema's text (at most `maxSchemas`, oldest out).
+    let schemas = Mutex<[(key: String, grammar: JSONSchemaGrammar)]>([])
+    static let maxSchemas = 64
     /// Live generations by a number of their own, so that shutdown can end them.
     private let sessions = Mutex<(next: Int, live: [Int: GenerationSession])>((0, [:]))
     private let shuttingDown = Atomic<Bool>(false)
@@ -87,6 +90,22 @@ public final class APIServer: HTTPHandler {
                 }
             }
         }
+    }
+
+    /// The grammar of a `json_schema` response format, compiled once per distinct schema; a keyword it cannot enforce
+    /// is a 400 naming it.
+    func schemaGrammar(_ schema: JSONValue) throws(APIError) -> JSONSchemaGrammar {
+        let key = schema.serialized
+        if let hit = schemas.withLock({ $0.first { $0.key == key }?.grammar }) { return hit }
+        let grammar: JSONSchemaGrammar
+        do { grammar = try JSONSchemaGrammar(schema: schema) } catch {
+            throw .unsupported("response_format.json_schema.schema", "\(error)")
+        }
+        schemas.withLock { list in
+            list.append((key, grammar))
+            if list.count > Self.maxSchemas { list.removeFirst() }
+        }
+        return grammar
     }
 
     /// The router a request's `model` names (never when a model is served under that name).

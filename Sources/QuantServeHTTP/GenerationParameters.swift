@@ -15,6 +15,8 @@ struct GenerationParameters {
     var ignoreEOS = false
     /// `response_format: {"type": "json_object"}`: the output is constrained to one JSON object.
     var jsonObject = false
+    /// `response_format: {"type": "json_schema", "json_schema": {"schema": ...}}`: the schema the output follows.
+    var jsonSchema: JSONValue?
     /// vLLM's `truncate_prompt_tokens`: keep only the last k tokens of each prompt (-1: as many as fit the context
     /// with `max_tokens`).
     var truncatePromptTokens: Int?
@@ -58,24 +60,29 @@ struct GenerationParameters {
             }
         }
         ignoreEOS = try f.bool("ignore_eos") ?? false
-        jsonObject = try Self.responseFormat(f)
+        (jsonObject, jsonSchema) = try Self.responseFormat(f)
         _ = try f.string("user")
     }
 
-    /// `response_format`: `text` (or absent) or `json_object`; `json_schema` is refused until schemas are enforced.
-    private static func responseFormat(_ f: RequestFields) throws(APIError) -> Bool {
-        guard let format = f["response_format"] else { return false }
+    /// `response_format`: `text` (or absent), `json_object`, or `json_schema` with its `schema` (an object).
+    private static func responseFormat(_ f: RequestFields) throws(APIError) -> (Bool, JSONValue?) {
+        guard let format = f["response_format"] else { return (false, nil) }
         guard case .object = format else { throw .wrongType("response_format", expected: "an object", got: format) }
         guard let type = format["type"]?.string else {
             throw .invalid("'response_format.type' must be a string", param: "response_format.type")
         }
         switch type {
-        case "text": return false
-        case "json_object": return true
+        case "text": return (false, nil)
+        case "json_object": return (true, nil)
         case "json_schema":
-            throw .unsupported("response_format.type", "json_schema is not enforced yet; use {\"type\": \"json_object\"}")
+            guard let schema = format["json_schema"]?["schema"], case .object = schema else {
+                throw .invalid("'response_format.json_schema.schema' must be a JSON Schema object",
+                               param: "response_format.json_schema.schema")
+            }
+            return (false, schema)
         default:
-            throw .invalid("'response_format.type' must be text or json_object, got '\(type)'", param: "response_format.type")
+            throw .invalid("'response_format.type' must be text, json_object or json_schema, got '\(type)'",
+                           param: "response_format.type")
         }
     }
 

@@ -28,6 +28,7 @@ extension APIServer {
         do { try engine.checkQueue() } catch { throw APIError.from(error, param: "model") }
         let params = try GenerationParameters(f)
         let topLogprobs = try logprobs(kind, f)
+        let schema = try params.jsonSchema.map { schema throws(APIError) in try schemaGrammar(schema) }
 
         let promptParam = kind == .completion ? "prompt" : "messages"
         let contextSize = engine.description.contextSize
@@ -114,7 +115,7 @@ extension APIServer {
                 guard let session else { return }
                 for id in session.snapshot.engineIDs { engine.cancel(id) }
             }
-            try submit(session, prompts: prompts, params: params, topLogprobs: topLogprobs, shadow: shadow,
+            try submit(session, prompts: prompts, params: params, schema: schema, topLogprobs: topLogprobs, shadow: shadow,
                        model: model, engine: engine, promptParam: promptParam, number: number)
         }
 
@@ -137,10 +138,11 @@ extension APIServer {
 
     /// Submits each prompt's copies together (the copies start once the first has computed the prompt). A shadowed
     /// request's first choice captures its first tokens' distributions and hands them to the shadow when it ends.
-    private func submit(_ session: GenerationSession, prompts: [[Int32]], params: GenerationParameters, topLogprobs: Int?,
+    private func submit(_ session: GenerationSession, prompts: [[Int32]], params: GenerationParameters,
+                        schema: JSONSchemaGrammar?, topLogprobs: Int?,
                         shadow: ShadowPair?, model: ServedModel, engine: Engine, promptParam: String,
                         number: Int) throws(APIError) {
-        let trie = params.jsonObject ? model.vocabularyTrie(engine.tokenizer) : nil
+        let trie = params.jsonObject || schema != nil ? model.vocabularyTrie(engine.tokenizer) : nil
         var index = 0
         for p in prompts {
             let first = index
@@ -151,7 +153,11 @@ extension APIServer {
                                                 sampling: sampling, stop: params.stop, logprobs: topLogprobs,
                                                 ignoreEndOfGeneration: params.ignoreEOS,
                                                 captureDistributions: first == 0 && copy == 0 ? shadow?.tokens ?? 0 : 0)
-                if let trie { request.constraint = JSONObjectConstraint(trie: trie) }
+                if let trie, let schema {
+                    request.constraint = GrammarConstraint(trie: trie, automaton: SchemaAutomaton(schema))
+                } else if let trie {
+                    request.constraint = JSONObjectConstraint(trie: trie, automaton: JSONAutomaton())
+                }
                 return request
             }
             var handlers: [@Sendable (TokenEvent) -> Void] = (0..<params.n).map { copy in

@@ -147,7 +147,7 @@ extension APIServer {
         if control.contains("no-cache") || control.contains("no-store") { return nil }
         guard params.sampling.temperature == 0 || params.sampling.seed != nil else { return nil }
         let parameters = "\(kind)|\(params.maxTokens.map(String.init) ?? "-")|\(params.sampling)|\(params.stop)|\(params.n)|"
-            + "\(topLogprobs.map(String.init) ?? "-")|\(params.ignoreEOS)|\(params.jsonObject)"
+            + "\(topLogprobs.map(String.init) ?? "-")|\(params.ignoreEOS)|\(params.jsonObject)|\(params.jsonSchema?.serialized ?? "-")"
         return ResponseCache.Key(model: model.name, prompts: prompts, parameters: parameters)
     }
 }

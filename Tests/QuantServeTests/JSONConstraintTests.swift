@@ -96,7 +96,7 @@ final class JSONConstraintTests: XCTestCase {
     /// A constraint masks, accepts, and once the object is complete allows only the end of generation.
     func testTheConstraintMasksAndEnds() throws {
         let tokenizer = try makeTokenizer(vocabulary: try GGUFFile(path: try Fixtures.path("tiny-qwen2.gguf")).tokenizerVocabulary())
-        var c = JSONObjectConstraint(trie: VocabularyTrie(tokenizer: tokenizer))
+        var c = JSONObjectConstraint(trie: VocabularyTrie(tokenizer: tokenizer), automaton: JSONAutomaton())
         var logits = [Float](repeating: 0, count: tokenizer.vocabularySize)
         logits.withUnsafeMutableBufferPointer { c.mask($0) }
         let open = tokenizer.encode("{", addSpecial: false, parseSpecial: false)

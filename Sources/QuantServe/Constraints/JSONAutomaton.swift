@@ -1,7 +1,7 @@
 /// A byte-level recogniser of one JSON object (RFC 8259), with the state small and fixed-size so that it can be
 /// copied at every node of a vocabulary walk: nesting up to 62 levels as a bit stack, whitespace runs bounded (a
 /// model cannot stall in whitespace), strings of any UTF-8 text with escapes checked.
-public struct JSONAutomaton: Sendable, Equatable {
+public struct JSONAutomaton: ByteAutomaton, Equatable {
     enum Mode: UInt8, Sendable {
         case start              // before the top-level object: `{`
         case value              // a value expected (after `:` or `,` in an array)
@@ -33,6 +33,7 @@ public struct JSONAutomaton: Sendable, Equatable {
 
     /// Whether the object is complete (only the end of generation may follow).
     public var isComplete: Bool { mode == .done }
+    public var inFreeString: Bool { mode == .string }
 
     static let literals: [[UInt8]] = [Array("true".utf8), Array("false".utf8), Array("null".utf8)]
 
@@ -172,11 +173,5 @@ public struct JSONAutomaton: Sendable, Equatable {
         case .done:
             return false
         }
-    }
-
-    /// Reads bytes; false at the first that cannot continue.
-    public mutating func feed<S: Sequence>(_ bytes: S) -> Bool where S.Element == UInt8 {
-        for b in bytes where !feed(b) { return false }
-        return true
     }
 }

@@ -6,13 +6,37 @@ public protocol TokenConstraint: Sendable {
     mutating func accept(_ token: Int32)
 }
 
-/// The output is one JSON object (`response_format: {"type": "json_object"}`): the automaton over the tokens' bytes.
-public struct JSONObjectConstraint: TokenConstraint {
+/// A recogniser of a byte language, fed one byte at a time, cheap to copy (a vocabulary walk copies it per node).
+public protocol ByteAutomaton: Sendable {
+    /// Reads one byte; false when the text can no longer be in the language.
+    mutating func feed(_ b: UInt8) -> Bool
+    /// The text so far is a whole sentence of the language: only the end of generation may follow.
+    var isComplete: Bool { get }
+    /// Inside a string whose content is free: every byte but `"`, `\` and controls keeps it there.
+    var inFreeString: Bool { get }
+}
+
+extension ByteAutomaton {
+    /// Reads bytes; false at the first that cannot continue.
+    public mutating func feed<S: Sequence>(_ bytes: S) -> Bool where S.Element == UInt8 {
+        for b in bytes where !feed(b) { return false }
+        return true
+    }
+}
+
+/// The output is one JSON object (`response_format: {"type": "json_object"}`).
+public typealias JSONObjectConstraint = GrammarConstraint<JSONAutomaton>
+
+/// The output stays in an automaton's language: at each step the tokens whose bytes it accepts.
+public struct GrammarConstraint<A: ByteAutomaton>: TokenConstraint {
     public let trie: VocabularyTrie
-    public private(set) var automaton = JSONAutomaton()
+    public private(set) var automaton: A
     private var allowed: [Bool] = []
 
-    public init(trie: VocabularyTrie) { self.trie = trie }
+    public init(trie: VocabularyTrie, automaton: A) {
+        self.trie = trie
+        self.automaton = automaton
+    }
 
     public mutating func mask(_ logits: UnsafeMutableBufferPointer<Float>) {
         trie.allowedTokens(from: automaton, into: &allowed)

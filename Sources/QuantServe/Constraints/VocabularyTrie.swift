@@ -52,13 +52,13 @@ public final class VocabularyTrie: Sendable {
     /// Sets `allowed` to the tokens whose bytes the automaton accepts from `state` (the end-of-generation tokens
     /// when it is complete). Returns the trie nodes visited.
     @discardableResult
-    public func allowedTokens(from state: JSONAutomaton, into allowed: inout [Bool]) -> Int {
+    public func allowedTokens<A: ByteAutomaton>(from state: A, into allowed: inout [Bool]) -> Int {
         if state.isComplete {
             allowed = Array(repeating: false, count: vocabularySize)
             for id in endOfGeneration where Int(id) < vocabularySize { allowed[Int(id)] = true }
             return 0
         }
-        if state.mode == .string {
+        if state.inFreeString {
             allowed = stringSafe
             return special.walk(from: state, into: &allowed)
         }
@@ -102,9 +102,9 @@ struct ByteTrie: Sendable {
     }
 
     /// Marks in `allowed` every token of this trie that the automaton accepts from `state`; the nodes visited.
-    func walk(from state: JSONAutomaton, into allowed: inout [Bool]) -> Int {
+    func walk<A: ByteAutomaton>(from state: A, into allowed: inout [Bool]) -> Int {
         // The automaton's state after each node of the current path, with where that node's subtree ends.
-        var stack: [(end: Int32, state: JSONAutomaton)] = []
+        var stack: [(end: Int32, state: A)] = []
         stack.reserveCapacity(64)
         var i = 0, visited = 0
         let count = bytes.count
