@@ -44,7 +44,8 @@ enum BenchLevelRun {
         ChildProgress.report("serving", s.concurrencies.count, s.concurrencies.count)
         let top = busiest!
         let ms = { (values: [Double], p: Double) in BenchEconomics.percentile(values, p) * 1000 }
-        return LevelReport(
+        let mask = ConstraintBenchmark.jsonMaskMilliseconds(tokenizer: engine.tokenizer)
+        var report = LevelReport(
             quant: speed.quant, weights_bytes: speed.weights_bytes, peak_rss_bytes: peakResidentBytes(),
             load_s: speed.load_s, prefill_tok_s: speed.prefill_tok_s, decode_tok_s: speed.decode_tok_s,
             aggregate: aggregate, aggregate_tok_s: top.aggregateTokensPerSecond,
@@ -53,6 +54,9 @@ enum BenchLevelRun {
             usd_per_million_tokens: 0, threads: engine.description.threads,
             read_bandwidth_bytes_s: speed.read_bandwidth_bytes_s, bytes_per_token: speed.bytes_per_token,
             decode_bandwidth_pct: speed.decode_bandwidth_pct)
+        report.json_mask_ms = mask
+        report.json_mask_pct_of_decode = speed.decode_tok_s > 0 ? mask / (1000 / speed.decode_tok_s) * 100 : nil
+        return report
     }
 
     /// This process's peak resident set (VmHWM in /proc/self/status), in bytes.

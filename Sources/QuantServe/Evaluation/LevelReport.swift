@@ -33,6 +33,9 @@ public struct LevelReport: Sendable, Codable, Equatable {
     public var read_bandwidth_bytes_s: Double
     public var bytes_per_token: Int
     public var decode_bandwidth_pct: Double
+    /// Structured output's cost: one JSON-mode step's mask in milliseconds, and as a share of a decode step.
+    public var json_mask_ms: Double?
+    public var json_mask_pct_of_decode: Double?
 
     public init(quant: String, weights_bytes: Int, peak_rss_bytes: Int, load_s: Double, prefill_tok_s: Double,
                 decode_tok_s: Double, aggregate: [String: Double], aggregate_tok_s: Double, ttft_p50_ms: Double,
