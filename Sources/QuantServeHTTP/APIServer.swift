@@ -129,6 +129,7 @@ public final class APIServer: HTTPHandler {
     static let apiRoutes: [String: Route] = [
         "/v1/completions": Route(methods: ["POST"], open: false) { s, r, c, l throws(APIError) in try s.generate(.completion, r, c, l) },
         "/v1/chat/completions": Route(methods: ["POST"], open: false) { s, r, c, l throws(APIError) in try s.generate(.chat, r, c, l) },
+        "/v1/responses": Route(methods: ["POST"], open: false) { s, r, c, l throws(APIError) in try s.respond(r, c, l) },
         "/v1/models": Route(methods: ["GET"], open: false) { s, _, _, _ in s.listModels() },
         "/health": Route(methods: ["GET"], open: true) { s, _, _, _ in s.health() },
         "/metrics": Route(methods: ["GET"], open: true) { s, _, _, _ in

@@ -8,7 +8,7 @@ extension APIServer {
     /// `POST /v1/completions` and `POST /v1/chat/completions`: checks the request, tokenizes it, submits every
     /// choice to the engine and answers with a stream of chunks or, once all are done, one object.
     func generate(_ kind: APIKind, _ request: HTTPRequest, _ connection: HTTPConnection,
-                  _ log: RequestLog) throws(APIError) -> HTTPResponse {
+                  _ log: RequestLog, responses: JSONValue? = nil) throws(APIError) -> HTTPResponse {
         if isShuttingDown { throw .shuttingDown }
         let f = try RequestFields(body: request.body)
         var name = try f.string("model")
@@ -27,6 +27,7 @@ extension APIServer {
         // The queue is checked before any templating or tokenizing.
         do { try engine.checkQueue() } catch { throw APIError.from(error, param: "model") }
         let params = try GenerationParameters(f)
+        if responses != nil, params.n != 1 { throw .unsupported("n", "a response has one output") }
         let topLogprobs = try logprobs(kind, f)
         let schema = try params.jsonSchema.map { schema throws(APIError) in try schemaGrammar(schema) }
 
@@ -71,7 +72,7 @@ extension APIServer {
                 choices.append(GenerationSession.Choice(promptTokens: p.count, countsPrompt: copy == 0, truncatedTokens: d))
             }
         }
-        let header = ResponseHeader(kind: kind, id: kind.idPrefix + Self.randomHex(12),
+        let header = ResponseHeader(kind: kind, id: (responses != nil ? "resp_" : kind.idPrefix) + Self.randomHex(12),
                                     created: Int(Date().timeIntervalSince1970), model: model.name)
         let accessLog = options.accessLog
         let number = sessionNumber()
@@ -91,7 +92,7 @@ extension APIServer {
         guard let session = GenerationSession(
             header: header, engine: engine, choices: choices, stream: params.stream, includeUsage: params.includeUsage,
             wantsLogprobs: topLogprobs != nil, reportsTruncation: params.truncatePromptTokens != nil || historyLimit != nil,
-            recordsTokens: cacheKey != nil && cached == nil, fromCache: cached != nil,
+            recordsTokens: cacheKey != nil && cached == nil, fromCache: cached != nil, responses: responses,
             tokenizer: engine.tokenizer, arrival: log.arrival, metrics: metrics,
             onEnd: ended) else {
             shadow?.abandon()
@@ -195,6 +196,14 @@ extension APIServer {
             index += params.n
         }
         if session.channel.isHungUp { for id in session.snapshot.engineIDs { engine.cancel(id) } }
+    }
+
+    /// `POST /v1/responses`: the request translated to a chat request and answered in the Responses API's shapes.
+    func respond(_ request: HTTPRequest, _ connection: HTTPConnection, _ log: RequestLog) throws(APIError) -> HTTPResponse {
+        let f = try RequestFields(body: request.body)
+        var chat = request
+        chat.body = try ResponsesAPI.chatRequest(f).bytes
+        return try generate(.chat, chat, connection, log, responses: f.object)
     }
 
     /// The token ids of each prompt: completions' text (control-token text parsed, as vLLM and llama-server do) or

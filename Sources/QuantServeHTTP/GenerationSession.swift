@@ -37,6 +37,8 @@ final class GenerationSession: Sendable {
         var open = true
         var firstToken: DispatchTime?
         var failure: APIError?
+        /// The Responses stream's event count.
+        var sequence = 0
     }
 
     let header: ResponseHeader
@@ -50,6 +52,8 @@ final class GenerationSession: Sendable {
     let recordsTokens: Bool
     /// The answer is a replay from the response cache: it cost nothing, and `usage.cost` says so.
     let fromCache: Bool
+    /// A `/v1/responses` request (its original fields): the answer in the Responses API's shapes.
+    let responses: JSONValue?
     let formatter: LogprobsFormatter
     let channel: ResponseChannel
     let arrival: DispatchTime
@@ -60,7 +64,8 @@ final class GenerationSession: Sendable {
 
     /// nil when the process has no file descriptor left for the response's channel.
     init?(header: ResponseHeader, engine: Engine, choices: [Choice], stream: Bool, includeUsage: Bool, wantsLogprobs: Bool,
-          reportsTruncation: Bool = false, recordsTokens: Bool = false, fromCache: Bool = false, tokenizer: any Tokenizer,
+          reportsTruncation: Bool = false, recordsTokens: Bool = false, fromCache: Bool = false, responses: JSONValue? = nil,
+          tokenizer: any Tokenizer,
           arrival: DispatchTime, metrics: ServerMetrics, onEnd: @escaping @Sendable (State) -> Void) {
         guard let channel = ResponseChannel() else { return nil }
         self.channel = channel
@@ -72,6 +77,7 @@ final class GenerationSession: Sendable {
         self.reportsTruncation = reportsTruncation
         self.recordsTokens = recordsTokens
         self.fromCache = fromCache
+        self.responses = responses
         formatter = LogprobsFormatter(kind: header.kind, tokenizer: tokenizer)
         self.arrival = arrival
         self.metrics = metrics
@@ -85,8 +91,20 @@ final class GenerationSession: Sendable {
         state.withLock { $0.engineIDs += engineIDs }
     }
 
-    /// The chunks a chat stream opens with: each choice's role.
+    /// The chunks a chat stream opens with: each choice's role (a Responses stream: the response and its message).
     func openStream() {
+        if let request = responses {
+            guard stream else { return }
+            let created = ResponsesAPI.response(id: header.id, created: header.created, model: header.model, text: nil,
+                                                finishReason: nil, usage: nil, request: request)
+            let message = ResponsesAPI.message(id: header.id, text: "", done: false)
+            writeEvent("response.created", [("response", created)])
+            writeEvent("response.in_progress", [("response", created)])
+            writeEvent("response.output_item.added", [("output_index", 0), ("item", message)])
+            writeEvent("response.content_part.added", [("item_id", message["id"]!), ("output_index", 0), ("content_index", 0),
+                                                       ("part", ResponsesAPI.part(""))])
+            return
+        }
         guard stream, header.kind == .chat else { return }
         let count = state.withLock { $0.choices.count }
         for i in 0..<count {
@@ -113,7 +131,7 @@ final class GenerationSession: Sendable {
             let offset = s.choices[index].textOffset
             s.choices[index].textOffset += token.text.unicodeScalars.count
             s.choices[index].completionTokens += 1
-            if !stream {
+            if !stream || responses != nil {
                 s.choices[index].text += token.text
                 if wantsLogprobs { s.choices[index].logprobTokens.append(token) }
             }
@@ -122,7 +140,13 @@ final class GenerationSession: Sendable {
         }
         guard open else { return }
         if let gap { metrics.record(header.model) { $0.interToken.observe(gap) } }
-        if stream {
+        if stream, responses != nil {
+            if !token.text.isEmpty {
+                writeEvent("response.output_text.delta", [("item_id", .string("msg_" + header.id.dropFirst(5))),
+                                                          ("output_index", 0), ("content_index", 0),
+                                                          ("delta", .string(token.text)), ("logprobs", [])])
+            }
+        } else if stream {
             let lp = wantsLogprobs ? formatter.format([token], textOffset: offset) : .null
             channel.write(SSE.event(header.object([header.chunkChoice(index, text: token.text, logprobs: lp)], chunk: true)))
         }
@@ -148,7 +172,11 @@ final class GenerationSession: Sendable {
             $0.costUSD += metrics.cost(engineSeconds: summary.engineSeconds)
         }
         metrics.record(header.model) { $0.queueTime.observe(summary.queueSeconds) }
-        if stream {
+        if stream, responses != nil, !summary.finalText.isEmpty {
+            writeEvent("response.output_text.delta", [("item_id", .string("msg_" + header.id.dropFirst(5))),
+                                                      ("output_index", 0), ("content_index", 0),
+                                                      ("delta", .string(summary.finalText)), ("logprobs", [])])
+        } else if stream, responses == nil {
             channel.write(SSE.event(header.object([header.chunkChoice(index, text: summary.finalText, finishReason: reason)],
                                                   chunk: true)))
         }
@@ -163,7 +191,12 @@ final class GenerationSession: Sendable {
             return true
         }
         guard ok else { return }
-        if stream { channel.write(SSE.event(error.json)) }
+        if stream, responses != nil {
+            writeEvent("error", [("code", error.code.map { .string($0) } ?? nil), ("message", .string(error.message)),
+                                 ("param", error.param.map { .string($0) } ?? nil)])
+        } else if stream {
+            channel.write(SSE.event(error.json))
+        }
         end()
     }
 
@@ -212,7 +245,22 @@ final class GenerationSession: Sendable {
         metrics.record(header.model) { $0.endToEnd.observe(now.seconds(since: arrival)) }
         // Before the channel ends: a waiting handler logs the request as soon as it does.
         onEnd(final)
-        if stream {
+        if stream, let request = responses {
+            if final.failure == nil, let choice = final.choices.first {
+                let reason = choice.finishReason ?? "abort"
+                let message = ResponsesAPI.message(id: header.id, text: choice.text, done: true)
+                let itemID = message["id"]!
+                writeEvent("response.output_text.done", [("item_id", itemID), ("output_index", 0), ("content_index", 0),
+                                                         ("text", .string(choice.text)), ("logprobs", [])])
+                writeEvent("response.content_part.done", [("item_id", itemID), ("output_index", 0), ("content_index", 0),
+                                                          ("part", ResponsesAPI.part(choice.text))])
+                writeEvent("response.output_item.done", [("output_index", 0), ("item", message)])
+                let whole = ResponsesAPI.response(id: header.id, created: header.created, model: header.model, text: choice.text,
+                                                  finishReason: reason, usage: usage, request: request)
+                writeEvent(reason == "length" ? "response.incomplete" : "response.completed", [("response", whole)])
+            }
+            channel.finish()
+        } else if stream {
             if includeUsage, final.failure == nil { channel.write(SSE.event(header.object([], chunk: true, usage: usage.json))) }
             channel.finish(with: SSE.done)
         } else {
@@ -220,10 +268,20 @@ final class GenerationSession: Sendable {
         }
     }
 
+    /// One Responses stream event, numbered.
+    private func writeEvent(_ type: String, _ fields: [(key: String, value: JSONValue)]) {
+        let n = state.withLock { s -> Int in s.sequence += 1; return s.sequence - 1 }
+        channel.write(ResponsesAPI.event(type, n, fields))
+    }
+
     /// The whole answer of a non-streaming request, once ended.
     func body() -> HTTPResponse {
         let s = snapshot
         if let failure = s.failure { return failure.response }
+        if let request = responses, let choice = s.choices.first {
+            return .json(200, ResponsesAPI.response(id: header.id, created: header.created, model: header.model, text: choice.text,
+                                                    finishReason: choice.finishReason ?? "abort", usage: usage, request: request))
+        }
         let choices = s.choices.enumerated().map { i, c in
             header.choice(i, text: c.text,
                           logprobs: wantsLogprobs ? formatter.format(c.logprobTokens, textOffset: 0) : .null,

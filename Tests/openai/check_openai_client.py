@@ -234,6 +234,36 @@ def main():
 
     check("the official client's parse() with a Pydantic model", pydantic_parse)
 
+    def responses_api():
+        import json as json_module
+        r = client.responses.create(model=name, input="Say hello in French.", instructions="One short sentence.",
+                                    max_output_tokens=30, temperature=0)
+        assert r.status == "completed" and r.output_text.strip(), r
+        assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0, r.usage
+        text, types = "", []
+        with client.responses.stream(model=name, input=[{"role": "user", "content": "Count to five."}],
+                                     max_output_tokens=40, temperature=0) as stream:
+            for event in stream:
+                types.append(event.type)
+                if event.type == "response.output_text.delta":
+                    text += event.delta
+            final = stream.get_final_response()
+        assert types[0] == "response.created" and types[-1] == "response.completed", types
+        assert text == final.output_text and text, (text, final.output_text)
+        r = client.responses.create(model=name, input="A JSON object with a name.", max_output_tokens=60,
+                                    text={"format": {"type": "json_schema", "name": "n", "schema": {
+                                        "type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}}})
+        assert isinstance(json_module.loads(r.output_text)["name"], str), r.output_text
+        r = client.responses.create(model=name, input="Tell a long story.", max_output_tokens=4)
+        assert r.status == "incomplete" and r.incomplete_details.reason == "max_output_tokens", r
+        try:
+            client.responses.create(model=name, input="x", previous_response_id="resp_1")
+            raise AssertionError("previous_response_id was accepted")
+        except openai.BadRequestError as e:
+            assert "previous_response_id" in str(e), e
+
+    check("/v1/responses: create, stream, json_schema, incomplete, stateless refusal", responses_api)
+
     # Several levels behind one endpoint from a config file (int8 and int4, as the check has them), the router,
     # the response cache, a key's token budget and shadow measurement: the official client against every served name
     # and `auto`.
