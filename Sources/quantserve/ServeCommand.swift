@@ -24,7 +24,7 @@ struct ServeCommand: Command {
         OptionSpec(name: "usd-per-hour", valueName: "X", help: "what an hour of this machine costs, for each answer's usage.cost (default 0.10: a 2-vCPU cloud VM such as AWS c7a.large)"),
         OptionSpec(name: "bench-results", valueName: "FILE", help: "a saved 'quantserve bench --save-result' file, for the web page's cost explorer"),
         OptionSpec(name: "response-cache", valueName: "N", help: "answer repeated deterministic requests (temperature 0 or a seed) from a cache of N answers (default 0: off)"),
-        OptionSpec(name: "max-waiting", valueName: "N", help: "requests that may wait for the engine; more get 429 (default 256)"),
+        maxWaitingOption,
     ] + OptionSpec.engine
 
     static func run(_ arguments: ParsedArguments) throws {
@@ -136,7 +136,9 @@ struct ServeCommand: Command {
         return value
     }
 
-    static let maxWaitingOption = OptionSpec(name: "max-waiting", valueName: "N", help: "")
+    /// Also a config file's per-model setting.
+    static let maxWaitingOption = OptionSpec(name: "max-waiting", valueName: "N",
+                                             help: "requests that may wait for the engine; more get 429 (default 256)")
 
     /// The `--model` values (each `PATH` or `PATH:LEVEL,...`; repeatable) as the models of a config. A model given
     /// with levels is served once per level as `NAME:LEVEL`; without, as `NAME` at `--quant` (or its default). `NAME`

@@ -19,6 +19,9 @@ import urllib.request
 import openai
 from openai import OpenAI
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from serve_process import start_serve  # noqa: E402
+
 KEY = "sk-quantserve-test"
 
 
@@ -26,26 +29,9 @@ def start(binary, *models, config=None, engines=None):
     """A server on the given --model values (or a config file serving `engines` engines); returns once every engine
     is ready."""
     arguments = [a for m in models for a in ("--model", m)] if config is None else ["--config", config]
-    proc = subprocess.Popen(
-        [binary, "serve", *arguments, "--port", "0", "--ctx-size", "2048", "--api-key", KEY, "--no-access-log"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     engines = engines or sum(len(m.rsplit(":", 1)[1].split(",")) if ":" in m else 1 for m in models)
-    ready = 0
-    port = None
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if m:
-            port = int(m.group(1))
-        if line.startswith("quantserve: ready:"):
-            ready += 1
-            if ready == engines:
-                return proc, port
-    proc.kill()
-    sys.exit("the server did not become ready")
+    return start_serve([binary, "serve", *arguments, "--port", "0", "--ctx-size", "2048", "--api-key", KEY,
+                        "--no-access-log"], engines=engines, timeout=120)
 
 
 def metric(port, name):

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from serve_process import start_serve  # noqa: E402
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -35,19 +37,7 @@ def start(binary, model, bench, key=None):
                  "--no-access-log", "--bench-results", bench]
     if key:
         arguments += ["--api-key", key]
-    proc = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    port, ready, deadline = None, 0, time.time() + 180
-    while time.time() < deadline and ready < 2:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        port = int(m.group(1)) if m else port
-        ready += line.startswith("quantserve: ready:")
-    if ready < 2:
-        proc.kill()
-        sys.exit("the server did not become ready")
-    return proc, port
+    return start_serve(arguments, engines=2)
 
 
 def browser():

@@ -11,7 +11,7 @@ public struct JSONAutomaton: ByteAutomaton, Equatable {
         case colon              // after a key
         case afterValue         // `,`, the container's close, or (top level done) nothing
         case string, stringEscape, stringUnicode
-        case numberSign, numberZero, numberInt, numberDot, numberFrac, numberExp, numberExpSign, numberExpDigits
+        case number
         case literal            // inside true / false / null
         case done               // the top-level object is closed
     }
@@ -27,6 +27,7 @@ public struct JSONAutomaton: ByteAutomaton, Equatable {
     var isKey = false
     var counter: UInt8 = 0
     var literal: UInt8 = 0
+    var number = JSONNumber.start
     var whitespace: UInt8 = 0
 
     public init() {}
@@ -52,7 +53,7 @@ public struct JSONAutomaton: ByteAutomaton, Equatable {
     }
 
     private mutating func space(_ b: UInt8) -> Bool {
-        guard b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 else { return false }
+        guard JSONText.isSpace(b) else { return false }
         whitespace += 1
         return Int(whitespace) <= Self.maxWhitespaceRun
     }
@@ -63,9 +64,10 @@ public struct JSONAutomaton: ByteAutomaton, Equatable {
         case UInt8(ascii: "{"): guard push(object: true) else { return false }; mode = .keyOrClose
         case UInt8(ascii: "["): guard push(object: false) else { return false }; mode = .valueOrClose
         case UInt8(ascii: "\""): mode = .string; isKey = false
-        case UInt8(ascii: "-"): mode = .numberSign
-        case UInt8(ascii: "0"): mode = .numberZero
-        case UInt8(ascii: "1")...UInt8(ascii: "9"): mode = .numberInt
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            guard case .next(let n) = JSONNumber.start.step(b, integerOnly: false) else { return false }
+            mode = .number
+            number = n
         case UInt8(ascii: "t"): mode = .literal; literal = 0; counter = 1
         case UInt8(ascii: "f"): mode = .literal; literal = 1; counter = 1
         case UInt8(ascii: "n"): mode = .literal; literal = 2; counter = 1
@@ -82,7 +84,7 @@ public struct JSONAutomaton: ByteAutomaton, Equatable {
 
     /// Reads one byte; false when the text can no longer become a JSON object.
     public mutating func feed(_ b: UInt8) -> Bool {
-        let isSpace = b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09
+        let isSpace = JSONText.isSpace(b)
         if !isSpace { whitespace = 0 }
         switch mode {
         case .start:
@@ -122,48 +124,22 @@ public struct JSONAutomaton: ByteAutomaton, Equatable {
             default: return true
             }
         case .stringEscape:
-            switch b {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                 UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-                mode = .string
-                return true
-            case UInt8(ascii: "u"): mode = .stringUnicode; counter = 4; return true
-            default: return false
-            }
+            if JSONText.isSimpleEscape(b) { mode = .string; return true }
+            guard b == UInt8(ascii: "u") else { return false }
+            mode = .stringUnicode
+            counter = 4
+            return true
         case .stringUnicode:
-            guard (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66) else { return false }
+            guard JSONText.isHex(b) else { return false }
             counter -= 1
             if counter == 0 { mode = .string }
             return true
-        case .numberSign:
-            if b == UInt8(ascii: "0") { mode = .numberZero; return true }
-            if b >= 0x31 && b <= 0x39 { mode = .numberInt; return true }
-            return false
-        case .numberZero, .numberInt:
-            if b >= 0x30 && b <= 0x39 { return mode == .numberInt }
-            if b == UInt8(ascii: ".") { mode = .numberDot; return true }
-            if b == UInt8(ascii: "e") || b == UInt8(ascii: "E") { mode = .numberExp; return true }
-            return endNumber(b)
-        case .numberDot:
-            guard b >= 0x30 && b <= 0x39 else { return false }
-            mode = .numberFrac
-            return true
-        case .numberFrac:
-            if b >= 0x30 && b <= 0x39 { return true }
-            if b == UInt8(ascii: "e") || b == UInt8(ascii: "E") { mode = .numberExp; return true }
-            return endNumber(b)
-        case .numberExp:
-            if b == UInt8(ascii: "+") || b == UInt8(ascii: "-") { mode = .numberExpSign; return true }
-            guard b >= 0x30 && b <= 0x39 else { return false }
-            mode = .numberExpDigits
-            return true
-        case .numberExpSign:
-            guard b >= 0x30 && b <= 0x39 else { return false }
-            mode = .numberExpDigits
-            return true
-        case .numberExpDigits:
-            if b >= 0x30 && b <= 0x39 { return true }
-            return endNumber(b)
+        case .number:
+            switch number.step(b, integerOnly: false) {
+            case .next(let n): number = n; return true
+            case .end: return endNumber(b)
+            case .reject: return false
+            }
         case .literal:
             let word = Self.literals[Int(literal)]
             guard b == word[Int(counter)] else { return false }

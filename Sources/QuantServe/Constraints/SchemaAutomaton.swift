@@ -36,8 +36,7 @@ public struct SchemaAutomaton: ByteAutomaton {
         return top.phase == 1
     }
 
-    private static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
-    private static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+    private static func isSpace(_ b: UInt8) -> Bool { JSONText.isSpace(b) }
 
     private mutating func space(_ b: UInt8) -> Bool {
         guard Self.isSpace(b) else { return false }
@@ -142,44 +141,19 @@ public struct SchemaAutomaton: ByteAutomaton {
                 if b == UInt8(ascii: "\"") { pop(); return true }
                 if b == UInt8(ascii: "\\") { f.phase = 2 } else if b < 0x20 { return false }
             case 2:
-                switch b {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                     UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"): f.phase = 1
-                case UInt8(ascii: "u"): f.phase = 3; f.position = 4
-                default: return false
-                }
+                if JSONText.isSimpleEscape(b) { f.phase = 1 }
+                else if b == UInt8(ascii: "u") { f.phase = 3; f.position = 4 }
+                else { return false }
             default:
-                guard Self.isDigit(b) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66) else { return false }
+                guard JSONText.isHex(b) else { return false }
                 f.position -= 1
                 if f.position == 0 { f.phase = 1 }
             }
         case .number(let integer):
-            // 0 start, 1 after '-', 2 after a leading 0, 3 integer digits, 4 after '.', 5 fraction, 6 after e,
-            // 7 after the exponent's sign, 8 exponent digits.
-            switch f.phase {
-            case 0:
-                if b == UInt8(ascii: "-") { f.phase = 1 } else if b == UInt8(ascii: "0") { f.phase = 2 }
-                else if Self.isDigit(b) { f.phase = 3 } else { return false }
-            case 1:
-                if b == UInt8(ascii: "0") { f.phase = 2 } else if Self.isDigit(b) { f.phase = 3 } else { return false }
-            case 2, 3:
-                if Self.isDigit(b) { if f.phase == 2 { return false } }
-                else if b == UInt8(ascii: "."), !integer { f.phase = 4 }
-                else if b == UInt8(ascii: "e") || b == UInt8(ascii: "E"), !integer { f.phase = 6 }
-                else { pop(); return feedParent(b) }
-            case 4:
-                guard Self.isDigit(b) else { return false }
-                f.phase = 5
-            case 5:
-                if Self.isDigit(b) {} else if b == UInt8(ascii: "e") || b == UInt8(ascii: "E") { f.phase = 6 }
-                else { pop(); return feedParent(b) }
-            case 6:
-                if b == UInt8(ascii: "+") || b == UInt8(ascii: "-") { f.phase = 7 } else if Self.isDigit(b) { f.phase = 8 } else { return false }
-            case 7:
-                guard Self.isDigit(b) else { return false }
-                f.phase = 8
-            default:
-                if !Self.isDigit(b) { pop(); return feedParent(b) }
+            switch JSONNumber(rawValue: f.phase)!.step(b, integerOnly: integer) {
+            case .next(let n): f.phase = n.rawValue
+            case .end: pop(); return feedParent(b)
+            case .reject: return false
             }
         case .literals(let texts):
             var next: UInt64 = 0, complete = false

@@ -53,16 +53,20 @@ public final class VocabularyTrie: Sendable {
     /// when it is complete). Returns the trie nodes visited.
     @discardableResult
     public func allowedTokens<A: ByteAutomaton>(from state: A, into allowed: inout [Bool]) -> Int {
-        if state.isComplete {
-            allowed = Array(repeating: false, count: vocabularySize)
-            for id in endOfGeneration where Int(id) < vocabularySize { allowed[Int(id)] = true }
-            return 0
-        }
         if state.inFreeString {
             allowed = stringSafe
             return special.walk(from: state, into: &allowed)
         }
-        allowed = Array(repeating: false, count: vocabularySize)
+        // The buffer is reused from step to step: cleared in place, not allocated.
+        if allowed.count == vocabularySize {
+            allowed.withUnsafeMutableBufferPointer { $0.update(repeating: false) }
+        } else {
+            allowed = Array(repeating: false, count: vocabularySize)
+        }
+        if state.isComplete {
+            for id in endOfGeneration where Int(id) < vocabularySize { allowed[Int(id)] = true }
+            return 0
+        }
         return all.walk(from: state, into: &allowed)
     }
 }
